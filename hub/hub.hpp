@@ -1,0 +1,186 @@
+// The hub: one per OS thread, created lazily by get_hub(). It owns a libev loop, runs in its own
+// fiber, and decides which greenlet runs next. The thread's original stack is the "main
+// greenlet", so blocking calls made from main() park main and let the hub run everything else.
+//
+// Thread rules: a hub and everything that belongs to it (greenlets, timeouts, ...) is used only
+// from its own thread; the exceptions are post() and KeepAlive-free cross-thread handoff through
+// post(). Misuse throws InvalidThreadUseError naming both threads.
+//
+// Scheduling: spawned greenlets and woken greenlets go to the back of a FIFO ready queue. Each
+// turn the hub runs queued callbacks, then ready greenlets until the queue is empty or the switch
+// interval (1 ms by default) has passed -- so sleep(0) loops cannot starve I/O -- then polls libev
+// (without blocking if anything is still ready). When nothing is ready and no referenced watcher,
+// KeepAlive or pending post remains, nothing can ever wake the waiting greenlets: gev::wait()
+// returns, and any other wait in the main greenlet raises gev::LoopExit.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <pthread.h>
+#include <string>
+#include <vector>
+
+#include "gev/hub/errors.hpp"
+#include "gev/hub/fiber.hpp"
+#include "gev/hub/stack.hpp"
+
+struct ev_loop;
+struct ev_async;
+
+namespace gev {
+
+using Duration = std::chrono::nanoseconds;
+
+class Hub {
+ public:
+  // The calling thread's hub, created on first use.
+  static Hub& current();
+  // The calling thread's hub if it has one, else nullptr. Never creates one.
+  static Hub* current_if_exists() noexcept;
+
+  Hub(const Hub&) = delete;
+  Hub& operator=(const Hub&) = delete;
+  ~Hub();
+
+  // ---- driving the hub from code that has its own main loop -------------------------------
+  // One non-blocking turn: run what is ready, poll I/O and timers without waiting, return.
+  void run_once();
+  // Let the hub run everything for `d`, then return (the caller sleeps for d).
+  void run_for(Duration d);
+
+  // ---- callbacks -----------------------------------------------------------------------------
+  // Thread-safe: run fn on this hub's thread, in the hub (fn must not block; spawn a greenlet
+  // for blocking work). A pending post does not by itself keep the loop alive; hold a KeepAlive
+  // while work is expected from other threads.
+  void post(std::function<void()> fn);
+  // Same thread only: run fn in the hub on the next turn.
+  void call_soon(std::function<void()> fn);
+  // Same thread only: run fn in a new bare fiber (gevent's spawn_raw): no result, no links; an
+  // exception escaping fn is reported through the error hook. Returns nothing to join.
+  void spawn_raw(std::function<void()> fn, std::size_t stack_size = 0);
+
+  // While one exists, the loop counts as busy: waits do not raise LoopExit and wait() does not
+  // return. Construct and destroy it on the hub's thread.
+  class KeepAlive {
+   public:
+    explicit KeepAlive(Hub& hub = Hub::current());
+    KeepAlive(const KeepAlive&) = delete;
+    KeepAlive& operator=(const KeepAlive&) = delete;
+    ~KeepAlive();
+
+   private:
+    Hub* hub_;
+  };
+
+  // ---- waiting -------------------------------------------------------------------------------
+  // Park the current greenlet until the loop has nothing left to do (gevent.wait()).
+  // Returns false if `timeout` passed first.
+  bool wait_until_idle(std::optional<Duration> timeout = std::nullopt);
+  // Give the other ready greenlets a turn (sleep(0)). A blocking point: may throw an interrupt.
+  void yield();
+  // Park until a turn in which nothing else was ready or pending (gevent.idle()).
+  void idle();
+
+  // ---- low-level parking, for gev's own primitives ------------------------------------------
+  // Switch out the current greenlet until unpark(). `reason` (a string literal) says what it
+  // waits for. Throws the pending interrupt (kill, Timeout) when resumed by one. Throws
+  // BlockingSwitchOutError when called in the hub itself.
+  void park(const char* reason);
+  // Make a parked fiber ready. A no-op for a fiber that is not parked.
+  void unpark(detail::Fiber& fiber) noexcept;
+  // Throw `error` in `fiber` at its current (or next) blocking point. A kill replaces a pending
+  // timeout; a timeout never replaces a pending kill.
+  void interrupt(detail::Fiber& fiber, std::exception_ptr error, bool is_kill) noexcept;
+  // created -> ready: the fiber runs on a coming turn, never synchronously.
+  void start(detail::Fiber& fiber);
+  // created/ready-but-never-run -> dead, without running. Returns false if it already ran.
+  bool cancel_start(detail::Fiber& fiber) noexcept;
+
+  detail::Fiber& current_fiber() noexcept { return *current_; }
+  detail::Fiber& main_fiber() noexcept;
+  bool in_hub() const noexcept;  // running the hub's own fiber (a callback)?
+
+  // ---- thread affinity -----------------------------------------------------------------------
+  bool in_own_thread() const noexcept { return pthread_equal(pthread_self(), owner_) != 0; }
+  // Throws InvalidThreadUseError naming `what` unless called on this hub's thread.
+  void check_thread(const char* what) const;
+
+  // ---- introspection -------------------------------------------------------------------------
+  struct ev_loop* loop() noexcept { return loop_; }
+  std::size_t live_greenlets() const noexcept { return live_count_; }
+  std::size_t ready_count() const noexcept { return ready_count_; }
+  // One line per live greenlet: "NAME: STATE [parked in REASON]".
+  std::string describe_fibers(std::size_t limit = 20) const;
+  // Calls fn for every live greenlet (not main, not the hub).
+  void for_each_greenlet(const std::function<void(detail::Fiber&)>& fn);
+  detail::StackPool& stacks() noexcept { return stacks_; }
+  std::uint64_t switch_count() const noexcept { return switches_; }
+
+  // Longest stretch the hub runs ready greenlets before polling I/O (default 1 ms).
+  void set_switch_interval(Duration d) noexcept { switch_interval_ = d; }
+  Duration switch_interval() const noexcept { return switch_interval_; }
+
+  // Number of unreferenced watchers gev itself registered (signal handlers); for LoopExit text.
+  void note_unreferenced_watcher(int delta) noexcept { unreferenced_watchers_ += delta; }
+
+  // Called in a forked child (through pthread_atfork) for the forking thread's hub.
+  void reinit_after_fork() noexcept;
+
+ private:
+  Hub();
+  friend struct HubAccess;
+  class MainFiber;
+  class HubFiber;
+
+  void hub_main() noexcept;
+  void run_callbacks();
+  void run_ready();
+  void poll(bool may_block);
+  void on_loop_empty();
+  void switch_to(detail::Fiber& to) noexcept;
+  void after_switch_in_raw(void* prev_context, detail::Fiber* prev, detail::Fiber& self) noexcept;
+  void first_run(detail::Fiber& fiber) noexcept;
+  void bury(detail::Fiber& fiber) noexcept;
+  void drain_posts();
+  static void async_cb(struct ev_loop*, ev_async*, int) noexcept;
+  [[noreturn]] void overflow_detected(detail::Fiber& fiber) noexcept;
+
+  struct ev_loop* loop_ = nullptr;
+  pthread_t owner_;
+  detail::Fiber* current_ = nullptr;
+  detail::Fiber* main_ = nullptr;
+  detail::Fiber* hub_fiber_ = nullptr;
+  detail::IntrusiveList ready_;
+  detail::IntrusiveList registry_;
+  std::size_t ready_count_ = 0;
+  std::size_t live_count_ = 0;
+  std::vector<std::function<void()>> callbacks_;
+  std::vector<std::function<void()>> running_callbacks_;
+  std::vector<detail::Fiber*> idle_waiters_;  // in idle()
+  std::vector<detail::Fiber*> loop_waiters_;  // in wait_until_idle()
+  detail::Fiber* run_once_waiter_ = nullptr;
+  detail::StackPool stacks_;
+  Duration switch_interval_ = std::chrono::milliseconds(1);
+  std::uint64_t switches_ = 0;
+  int keep_alives_ = 0;
+  int unreferenced_watchers_ = 0;
+  bool dying_ = false;
+
+  // Cross-thread posts.
+  std::mutex post_mutex_;
+  std::vector<std::function<void()>> posts_;
+  std::vector<std::function<void()>> running_posts_;
+  ev_async* async_ = nullptr;
+
+  void* altstack_ = nullptr;  // sigaltstack for the stack-overflow reporter
+};
+
+// The calling thread's hub (gevent.get_hub()).
+inline Hub& get_hub() { return Hub::current(); }
+
+}  // namespace gev

@@ -1,0 +1,58 @@
+#include "gev/hub/hub_thread.hpp"
+
+#include <pthread.h>
+
+namespace gev {
+
+HubThread::HubThread(std::string name) : name_(std::move(name)), creator_pid_(getpid()) {
+  std::promise<Hub*> started;
+  auto ready = started.get_future();
+  thread_ = new std::thread([this, &started] { thread_main(started); });
+  hub_ = ready.get();
+}
+
+HubThread::~HubThread() {
+  if (getpid() != creator_pid_) return;  // forked child: the thread does not exist here
+  stop();
+  delete thread_;
+}
+
+void HubThread::thread_main(std::promise<Hub*>& started) {
+  pthread_setname_np(pthread_self(), name_.substr(0, 15).c_str());
+  Hub& hub = Hub::current();
+  {
+    Hub::KeepAlive keep_alive(hub);  // wait for posts instead of raising LoopExit
+    started.set_value(&hub);
+    while (!stop_requested_) hub.park("HubThread idle");
+  }
+  // Returning destroys the thread's hub, which unwinds every greenlet still alive there.
+}
+
+void HubThread::post(std::function<void()> fn) {
+  if (stopping_.load(std::memory_order_acquire)) return;
+  hub_->post(std::move(fn));
+}
+
+void HubThread::post_greenlet(std::function<void()> fn) {
+  Hub* hub = hub_;
+  post([hub, fn = std::move(fn)]() mutable { hub->spawn_raw(std::move(fn)); });
+}
+
+void HubThread::stop() {
+  if (getpid() != creator_pid_) return;
+  if (thread_->get_id() == std::this_thread::get_id()) {
+    throw std::logic_error("gev: HubThread::stop called from its own thread");
+  }
+  if (stopping_.exchange(true, std::memory_order_acq_rel)) {
+    if (thread_->joinable()) thread_->join();
+    return;
+  }
+  Hub* hub = hub_;
+  hub->post([this, hub] {
+    stop_requested_ = true;
+    hub->unpark(hub->main_fiber());
+  });
+  thread_->join();
+}
+
+}  // namespace gev

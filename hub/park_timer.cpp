@@ -1,0 +1,27 @@
+#include "gev/hub/park_timer.hpp"
+
+namespace gev {
+
+ParkTimer::ParkTimer(Hub& hub, detail::Fiber& fiber, std::optional<Duration> timeout)
+    : hub_(hub), fiber_(fiber) {
+  if (!timeout) return;
+  // The loop's clock is cached per turn; refresh it so long-running turns do not fire us early.
+  ev_now_update(hub.loop());
+  ev_timer_init(&timer_, &ParkTimer::on_timer, to_ev_seconds(*timeout), 0.0);
+  timer_.data = this;
+  ev_timer_start(hub.loop(), &timer_);
+  armed_ = true;
+}
+
+ParkTimer::~ParkTimer() {
+  if (armed_) ev_timer_stop(hub_.loop(), &timer_);
+}
+
+void ParkTimer::on_timer(struct ev_loop*, ev_timer* w, int) noexcept {
+  auto* self = static_cast<ParkTimer*>(w->data);
+  self->armed_ = false;  // one-shot: libev has already stopped it
+  self->expired_ = true;
+  self->hub_.unpark(self->fiber_);
+}
+
+}  // namespace gev

@@ -1,0 +1,44 @@
+// A one-shot timer that unparks a fiber: the building block of every wait with a timeout.
+// It lives on the waiting fiber's stack, so timed waits allocate nothing.
+//
+//   ParkTimer timer(hub, fiber, timeout);      // nullopt: no timer at all
+//   while (!condition()) {
+//     if (timer.expired()) return false;
+//     hub.park("my wait");
+//   }
+#pragma once
+
+#include <ev.h>
+
+#include <optional>
+
+#include "gev/hub/hub.hpp"
+
+namespace gev {
+
+class ParkTimer {
+ public:
+  ParkTimer(Hub& hub, detail::Fiber& fiber, std::optional<Duration> timeout);
+  ParkTimer(const ParkTimer&) = delete;
+  ParkTimer& operator=(const ParkTimer&) = delete;
+  ~ParkTimer();
+
+  bool expired() const noexcept { return expired_; }
+  bool armed() const noexcept { return armed_; }
+
+ private:
+  static void on_timer(struct ev_loop* loop, ev_timer* w, int revents) noexcept;
+
+  Hub& hub_;
+  detail::Fiber& fiber_;
+  ev_timer timer_;
+  bool armed_ = false;
+  bool expired_ = false;
+};
+
+// Seconds as libev wants them; negative durations become 0 (fire on the next turn).
+inline double to_ev_seconds(Duration d) noexcept {
+  return d.count() <= 0 ? 0.0 : static_cast<double>(d.count()) * 1e-9;
+}
+
+}  // namespace gev

@@ -1,0 +1,268 @@
+// Greenlets: the unit of concurrency (gevent.Greenlet).
+//
+//   auto g = gev::spawn(fetch, url);     // std::shared_ptr<gev::Greenlet<R>>; starts next turn
+//   g->join();                           // wait; never rethrows
+//   R& v = g->get();                     // wait; value, or rethrow what the greenlet threw
+//
+// Subclassing, as in gevent (`_run` becomes run()):
+//
+//   struct MyGreenlet : gev::Greenlet<void> {
+//     void run() override { ... }
+//   };
+//   MyGreenlet g; g.start(); g.join();
+//
+// Ownership: spawn() returns a shared_ptr and the hub holds a reference while the greenlet may
+// still run, so dropping the handle never kills it. A greenlet constructed directly (on the
+// stack, as above) must finish before it is destroyed, like std::thread: destroying one that is
+// still running prints the reason and terminates.
+//
+// Thread rule: a greenlet belongs to the hub of the thread that created it.
+#pragma once
+
+#include <ev.h>
+
+#include <concepts>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "gev/hub/errors.hpp"
+#include "gev/hub/fiber.hpp"
+#include "gev/hub/hub.hpp"
+
+namespace gev {
+
+class GreenletBase;
+
+struct SpawnOptions {
+  std::string name{};          // default "Greenlet-N"
+  std::size_t stack_size = 0;  // bytes; 0 = default_stack_size()
+};
+
+struct KillOptions {
+  std::exception_ptr exception{};   // thrown in the greenlet; default GreenletExit
+  bool block = true;                // then wait for it to finish
+  std::optional<Duration> timeout{};  // how long to wait when blocking (none = forever)
+};
+
+namespace detail {
+// Told when a greenlet finishes. Lives on the waiter's stack; allocation-free joins.
+struct DeathWaiter : ListNode {
+  virtual void on_death(GreenletBase& g) noexcept = 0;
+
+ protected:
+  ~DeathWaiter() = default;
+};
+}  // namespace detail
+
+class GreenletBase : public detail::Fiber, public std::enable_shared_from_this<GreenletBase> {
+ public:
+  using LinkFn = std::function<void(GreenletBase&)>;
+
+  GreenletBase(const GreenletBase&) = delete;
+  GreenletBase& operator=(const GreenletBase&) = delete;
+  ~GreenletBase() override;
+
+  // Schedule to run on a coming hub turn (never synchronously). A second call is a no-op.
+  void start();
+  // Schedule to run after `delay`.
+  void start_later(Duration delay);
+
+  // Wait until finished. True if it finished, false if `timeout` passed first. Never rethrows.
+  bool join(std::optional<Duration> timeout = std::nullopt);
+
+  // Throw options.exception (GreenletExit by default) in the greenlet at its blocking point. A
+  // greenlet that never started never runs (its links still fire). Killing the current
+  // greenlet throws at once. Never throws otherwise; may be called many times. Returns
+  // whether the greenlet is finished on return.
+  bool kill(KillOptions options = {});
+
+  // Callbacks run when the greenlet finishes: link* in a new greenlet, rawlink in the hub (it
+  // must not block). Added after the finish, they are scheduled at once.
+  void link(LinkFn fn);
+  void link_value(LinkFn fn);      // only if successful()
+  void link_exception(LinkFn fn);  // only if it failed
+  void rawlink(LinkFn fn);
+
+  // started: start() was called. ready/dead: finished (or killed before it ran). successful:
+  // finished without an exception, or with GreenletExit. bool(g): running, not yet finished.
+  bool started() const noexcept { return start_requested_; }
+  bool ready() const noexcept { return finished_; }
+  bool dead() const noexcept { return finished_; }
+  bool successful() const noexcept { return finished_ && (!exception_ || killed_); }
+  explicit operator bool() const noexcept { return ran_ && !finished_; }
+  // The exception that ended it (GreenletExit when killed), or null.
+  std::exception_ptr exception() const noexcept { return exception_; }
+
+  std::string name() const;
+  void set_name(std::string name) { name_ = std::move(name); }
+  std::uint64_t id() const noexcept { return id_; }
+  Hub& hub() const noexcept { return *hub_; }
+
+  std::string fiber_name() const override { return name(); }
+  std::size_t fiber_name_into(char* buf, std::size_t len) const noexcept override;
+
+ protected:
+  explicit GreenletBase(SpawnOptions options = {});
+  // Runs the body and stores its result (Greenlet<T> implements it).
+  virtual void invoke_body() = 0;
+  // Waits for the finish (optionally with a Timeout), then rethrows a stored exception.
+  void wait_for_result(std::optional<Duration> timeout);
+
+ private:
+  friend class GreenletAccess;
+  enum class LinkKind : std::uint8_t { any, value, exception, raw };
+
+  void fiber_main() noexcept override;
+  void fiber_dead() noexcept override;
+  void fiber_start_failed(std::exception_ptr error) noexcept override;
+  void fiber_abandon() noexcept override;
+  void finish() noexcept;  // notify waiters, run links, report an error
+  void schedule_link(LinkKind kind, const LinkFn& fn);
+  static void on_start_timer(struct ev_loop*, ev_timer* w, int) noexcept;
+
+  Hub* hub_;
+  std::string name_;
+  std::uint64_t id_;
+  std::exception_ptr exception_;
+  std::shared_ptr<GreenletBase> keep_alive_;  // the hub's reference while it may run
+  detail::IntrusiveList death_waiters_;
+  std::vector<std::pair<LinkKind, LinkFn>> links_;
+  ev_timer start_timer_;
+  bool start_timer_armed_ = false;
+  bool start_requested_ = false;
+  bool ran_ = false;
+  bool finished_ = false;
+  bool killed_ = false;  // ended by GreenletExit
+};
+
+namespace detail {
+template <class T>
+struct ResultSlot {
+  std::optional<T> value;
+};
+template <>
+struct ResultSlot<void> {};
+}  // namespace detail
+
+template <class T = void>
+class Greenlet : public GreenletBase {
+ public:
+  using value_type = T;
+  using reference = std::add_lvalue_reference_t<T>;
+
+  explicit Greenlet(SpawnOptions options = {}) : GreenletBase(std::move(options)) {}
+
+  // Wait for the finish, then return the value or rethrow the greenlet's exception
+  // (GreenletExit if it was killed). With a timeout, throws gev::Timeout when it expires.
+  reference get() { return get_impl(std::nullopt); }
+  reference get(Duration timeout) { return get_impl(timeout); }
+
+  // The value once it finished successfully; empty before, on failure, or when killed.
+  template <class U = T>
+    requires(!std::is_void_v<U>)
+  const std::optional<U>& value() const noexcept {
+    return slot_.value;
+  }
+
+ protected:
+  // The body. Override it in a subclass, or pass a function to spawn().
+  virtual T run() {
+    throw std::logic_error("gev::Greenlet::run() is not overridden and no function was given");
+  }
+
+ private:
+  void invoke_body() final {
+    if constexpr (std::is_void_v<T>) {
+      run();
+    } else {
+      slot_.value.emplace(run());
+    }
+  }
+  reference get_impl(std::optional<Duration> timeout) {
+    wait_for_result(timeout);
+    if constexpr (!std::is_void_v<T>) return *slot_.value;
+  }
+
+  detail::ResultSlot<T> slot_;
+};
+
+namespace detail {
+
+// The greenlet spawn() makes: the function and its arguments, stored by value and released as
+// soon as the body returns.
+template <class R, class F, class... Args>
+class FunctionGreenlet final : public Greenlet<R> {
+ public:
+  template <class F2, class... A2>
+  FunctionGreenlet(SpawnOptions options, F2&& fn, A2&&... args)
+      : Greenlet<R>(std::move(options)), call_(std::in_place, std::forward<F2>(fn),
+                                               std::forward<A2>(args)...) {}
+
+ protected:
+  R run() override {
+    auto call = std::move(*call_);
+    call_.reset();
+    return std::apply(
+        [](auto&& fn, auto&&... args) -> R {
+          return std::invoke(std::move(fn), std::move(args)...);
+        },
+        std::move(call));
+  }
+
+ private:
+  std::optional<std::tuple<F, Args...>> call_;
+};
+
+template <class F, class... Args>
+using spawn_result_t = std::remove_cvref_t<std::invoke_result_t<std::decay_t<F>, std::decay_t<Args>...>>;
+
+template <class F, class... Args>
+auto make_greenlet(SpawnOptions options, F&& fn, Args&&... args) {
+  using R = spawn_result_t<F, Args...>;
+  using G = FunctionGreenlet<R, std::decay_t<F>, std::decay_t<Args>...>;
+  std::shared_ptr<Greenlet<R>> g =
+      std::make_shared<G>(std::move(options), std::forward<F>(fn), std::forward<Args>(args)...);
+  return g;
+}
+
+}  // namespace detail
+
+// Create a greenlet running fn(args...) and start it on a coming turn.
+template <class F, class... Args>
+  requires std::invocable<std::decay_t<F>, std::decay_t<Args>...>
+auto spawn(F&& fn, Args&&... args) {
+  auto g = detail::make_greenlet(SpawnOptions{}, std::forward<F>(fn), std::forward<Args>(args)...);
+  g->start();
+  return g;
+}
+
+// spawn() with a name and/or stack size.
+template <class F, class... Args>
+  requires std::invocable<std::decay_t<F>, std::decay_t<Args>...>
+auto spawn(SpawnOptions options, F&& fn, Args&&... args) {
+  auto g = detail::make_greenlet(std::move(options), std::forward<F>(fn), std::forward<Args>(args)...);
+  g->start();
+  return g;
+}
+
+// Create a greenlet and start it after `delay`.
+template <class F, class... Args>
+  requires std::invocable<std::decay_t<F>, std::decay_t<Args>...>
+auto spawn_later(Duration delay, F&& fn, Args&&... args) {
+  auto g = detail::make_greenlet(SpawnOptions{}, std::forward<F>(fn), std::forward<Args>(args)...);
+  g->start_later(delay);
+  return g;
+}
+
+// The running greenlet, or nullptr in the main greenlet (or the hub).
+GreenletBase* getcurrent() noexcept;
+
+}  // namespace gev

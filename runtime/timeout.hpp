@@ -1,0 +1,74 @@
+// Timeout: raise an exception in a greenlet when a deadline passes (gevent.Timeout).
+//
+//   {
+//     gev::Timeout t{3s};          // armed now, for the current greenlet
+//     gev::joinall(jobs);          // throws gev::Timeout at a blocking point after 3 s
+//   }                              // destructor cancels it
+//
+//   gev::Timeout t{3s, gev::Timeout::deferred};  t.start(); ... t.cancel();
+//
+//   try { ... } catch (const gev::Timeout& e) {
+//     if (!e.is(t)) throw;         // nested timeouts are told apart by identity
+//   }
+//
+// The exception is delivered only at a blocking point of the greenlet that started it (a busy
+// loop that never blocks cannot be interrupted). Timeout(0) fires on the next loop turn;
+// Timeout(std::nullopt) never fires. Timeout derives from gev::BaseException, not
+// std::exception, so `catch (const std::exception&)` does not swallow it.
+#pragma once
+
+#include <ev.h>
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <utility>
+
+#include "gev/hub/errors.hpp"
+#include "gev/hub/hub.hpp"
+
+namespace gev {
+
+class Timeout : public BaseException {
+ public:
+  enum Deferred { deferred };
+
+  // Armed now for the current greenlet.
+  explicit Timeout(std::optional<Duration> seconds);
+  // Not armed until start().
+  Timeout(std::optional<Duration> seconds, Deferred);
+  // The thrown exception is a copy: same identity (is() is true), never armed.
+  Timeout(const Timeout& other) noexcept;
+  Timeout& operator=(const Timeout&) = delete;
+  ~Timeout() override;
+
+  // Arms (or re-arms) the timer for the current greenlet.
+  void start();
+  // Disarms; a no-op if not armed. Safe to call many times.
+  void cancel() noexcept;
+  bool pending() const noexcept { return armed_; }
+
+  bool is(const Timeout& other) const noexcept { return id_ == other.id_; }
+  std::optional<Duration> seconds() const noexcept { return seconds_; }
+  const char* what() const noexcept override { return message_; }
+
+ private:
+  static void on_timer(struct ev_loop*, ev_timer* w, int) noexcept;
+
+  std::optional<Duration> seconds_;
+  std::uint64_t id_;
+  Hub* hub_ = nullptr;
+  detail::Fiber* target_ = nullptr;
+  ev_timer timer_;
+  bool armed_ = false;
+  char message_[48];
+};
+
+// Runs fn(args...) under a Timeout of `seconds`; its Timeout propagates if it fires.
+template <class F, class... Args>
+decltype(auto) with_timeout(Duration seconds, F&& fn, Args&&... args) {
+  Timeout timeout{seconds};
+  return std::invoke(std::forward<F>(fn), std::forward<Args>(args)...);
+}
+
+}  // namespace gev
