@@ -90,6 +90,8 @@ class Fiber {
   State state() const noexcept { return state_; }
   // What the fiber is parked in ("sleep", "join", ...) while parked; for LoopExit and run-info.
   const char* parked_on() const noexcept { return parked_on_; }
+  // Incremented each time the fiber parks: tells one wait from the next.
+  std::uint32_t park_count() const noexcept { return park_count_; }
   // The name shown in error reports and LoopExit messages.
   virtual std::string fiber_name() const = 0;
   // Writes the name into buf with no allocation (used from the SIGSEGV handler).
@@ -125,6 +127,7 @@ class Fiber {
   std::exception_ptr interrupt_;  // thrown at the next resume (kill, Timeout)
   bool interrupt_is_kill_ = false;
   const char* parked_on_ = nullptr;
+  std::uint32_t park_count_ = 0;
   State state_ = State::created;
   Kind kind_ = Kind::greenlet;
   // AddressSanitizer bookkeeping: the stack bounds ASan should switch to and the fake stack.

@@ -285,6 +285,7 @@ void Hub::park(const char* reason) {
     overflow_detected(self);
   self.state_ = Fiber::State::parked;
   self.parked_on_ = reason;
+  ++self.park_count_;
   switch_to(*hub_fiber_);
   self.parked_on_ = nullptr;
   if (self.interrupt_) [[unlikely]] {
@@ -302,6 +303,7 @@ void Hub::yield() {
   }
   self.state_ = Fiber::State::parked;
   self.parked_on_ = "sleep(0)";
+  ++self.park_count_;
   unpark(self);
   switch_to(*hub_fiber_);
   self.parked_on_ = nullptr;
@@ -448,6 +450,7 @@ void Hub::run_once() {
   if (&self == hub_fiber_) throw BlockingSwitchOutError("gev: Hub::run_once called inside the hub");
   self.state_ = Fiber::State::parked;
   self.parked_on_ = "Hub::run_once";
+  ++self.park_count_;
   run_once_waiter_ = &self;
   switch_to(*hub_fiber_);
   self.parked_on_ = nullptr;

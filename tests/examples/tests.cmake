@@ -1,0 +1,9 @@
+# The examples test runs the programs in examples/; tell it where they are and build them first.
+if(TARGET examples_run)
+  target_compile_definitions(examples_run PRIVATE GEV_EXAMPLES_DIR="${CMAKE_BINARY_DIR}/examples")
+  file(GLOB _gev_examples CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/examples/*.cpp)
+  foreach(_ex ${_gev_examples})
+    get_filename_component(_name ${_ex} NAME_WE)
+    add_dependencies(examples_run ${_name})
+  endforeach()
+endif()
