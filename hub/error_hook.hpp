@@ -18,8 +18,9 @@ struct ErrorReport {
 using ErrorHook = std::function<void(const ErrorReport&)>;
 
 // Replaces the process-wide hook and returns the previous one. Passing an empty function
-// restores the default (print to stderr). The hook runs on the hub's thread, in the hub: it must
-// not block.
+// restores the default (print to stderr). The hook runs on the thread of the hub where the error
+// happened, often inside the hub itself: it must not block. Contexts look like
+// "greenlet 'NAME'", "link callback of greenlet 'NAME'", "hub callback", "signal handler".
 ErrorHook set_error_hook(ErrorHook hook);
 
 // Reports through the current hook. Never throws.

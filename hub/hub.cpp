@@ -73,6 +73,8 @@ struct HubAccess {
     Fiber* self = hub.current_;
     hub.after_switch_in_raw(t.fctx, static_cast<Fiber*>(t.data), *self);
     self->fiber_main();
+    if (!self->stack_.canary_intact()) [[unlikely]]
+      hub.overflow_detected(*self);
     // Dead: leave for good. The hub recycles the stack once it is off it.
     self->state_ = Fiber::State::dead;
     hub.switch_to(*hub.hub_fiber_);
@@ -301,6 +303,8 @@ void Hub::yield() {
   if (&self == hub_fiber_) [[unlikely]] {
     throw BlockingSwitchOutError("gev: sleep(0) called inside the hub (a callback)");
   }
+  if (!self.stack_.canary_intact()) [[unlikely]]
+    overflow_detected(self);
   self.state_ = Fiber::State::parked;
   self.parked_on_ = "sleep(0)";
   ++self.park_count_;
@@ -362,6 +366,7 @@ void Hub::hub_main() noexcept {
     run_ready();
     const bool busy = ready_count_ > 0 || !callbacks_.empty() || !idle_waiters_.empty() ||
                       run_once_waiter_ != nullptr;
+    if (!busy) stacks_.trim(monotonic_ns());  // about to sleep: give back cold stack memory
     const int active = ev_run(loop_, busy ? EVRUN_NOWAIT : EVRUN_ONCE);
     if (!idle_waiters_.empty() && ready_count_ == 0 && callbacks_.empty() &&
         ev_pending_count(loop_) == 0) {
@@ -371,6 +376,10 @@ void Hub::hub_main() noexcept {
     }
     if (Fiber* f = run_once_waiter_) {
       run_once_waiter_ = nullptr;
+      if (f->ready_link_.linked()) {  // an interrupt (kill, Timeout) already made it ready
+        detail::IntrusiveList::erase(f->ready_link_);
+        --ready_count_;
+      }
       f->state_ = Fiber::State::running;
       switch_to(*f);
       continue;
@@ -437,8 +446,8 @@ void Hub::on_loop_empty() {
     interrupt(*main_, std::make_exception_ptr(LoopExit(msg)), false);
     return;
   }
-  // Nothing parked in main (e.g. everything was abandoned); wait for the next post.
-  ev_run(loop_, EVRUN_ONCE);
+  // Not reachable while main is parked or in run_once(); never spin if it ever is.
+  ev_sleep(0.001);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -448,6 +457,10 @@ void Hub::run_once() {
   check_thread("Hub::run_once");
   Fiber& self = *current_;
   if (&self == hub_fiber_) throw BlockingSwitchOutError("gev: Hub::run_once called inside the hub");
+  if (run_once_waiter_) {
+    throw ConcurrentObjectUseError("gev: Hub::run_once called by " + self.fiber_name() +
+                                   " while " + run_once_waiter_->fiber_name() + " is in it");
+  }
   self.state_ = Fiber::State::parked;
   self.parked_on_ = "Hub::run_once";
   ++self.park_count_;
@@ -465,7 +478,7 @@ void Hub::run_once() {
 bool Hub::wait_until_idle(std::optional<Duration> timeout) {
   check_thread("gev::wait");
   Fiber& self = *current_;
-  ParkTimer timer(*this, self, timeout);
+  ParkTimer timer(*this, self, timeout, /*referenced=*/false);
   loop_waiters_.push_back(&self);
   struct Unlist {
     std::vector<Fiber*>& v;
@@ -588,7 +601,7 @@ void Hub::overflow_detected(Fiber& f) noexcept {
   std::size_t n = f.fiber_name_into(name, sizeof name);
   std::fprintf(stderr,
                "gev: stack overflow in greenlet %.*s (its %zu KiB stack was overrun; detected by "
-               "the canary at park time). Raise SpawnOptions::stack_size or GEV_STACK_SIZE.\n",
+               "the canary). Raise SpawnOptions::stack_size or GEV_STACK_SIZE.\n",
                static_cast<int>(n), name, f.stack_.size >> 10);
   std::fflush(stderr);
   std::abort();

@@ -3,8 +3,8 @@
 // greenlet", so blocking calls made from main() park main and let the hub run everything else.
 //
 // Thread rules: a hub and everything that belongs to it (greenlets, timeouts, ...) is used only
-// from its own thread; the exceptions are post() and KeepAlive-free cross-thread handoff through
-// post(). Misuse throws InvalidThreadUseError naming both threads.
+// from its own thread. The one exception is post(), which any thread may call to hand the hub
+// work. Misuse throws InvalidThreadUseError naming both threads.
 //
 // Scheduling: spawned greenlets and woken greenlets go to the back of a FIFO ready queue. Each
 // turn the hub runs queued callbacks, then ready greenlets until the queue is empty or the switch
@@ -114,7 +114,7 @@ class Hub {
   struct ev_loop* loop() noexcept { return loop_; }
   std::size_t live_greenlets() const noexcept { return live_count_; }
   std::size_t ready_count() const noexcept { return ready_count_; }
-  // One line per live greenlet: "NAME: STATE [parked in REASON]".
+  // The live greenlets, comma-separated: "NAME (STATE[ in REASON])", at most `limit` of them.
   std::string describe_fibers(std::size_t limit = 20) const;
   // Calls fn for every live greenlet (not main, not the hub).
   void for_each_greenlet(const std::function<void(detail::Fiber&)>& fn);

@@ -29,6 +29,10 @@ void HubThread::thread_main(std::promise<Hub*>& started) {
 }
 
 void HubThread::post(std::function<void()> fn) {
+  if (getpid() != creator_pid_) {
+    throw std::logic_error("gev: HubThread '" + name_ +
+                           "' does not exist in this forked child; create a new one here");
+  }
   if (stopping_.load(std::memory_order_acquire)) return;
   hub_->post(std::move(fn));
 }

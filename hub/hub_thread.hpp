@@ -8,7 +8,8 @@
 //   answer.get();   // blocks this (non-hub) thread only
 //
 // Do not block on such a future from inside a greenlet of another hub: that stalls its thread.
-// A HubThread does not survive fork(): in the child it is inert and its destructor does nothing.
+// A HubThread does not survive fork(): in the child, post()/submit() throw std::logic_error and
+// the destructor does nothing. hub() is valid until stop().
 #pragma once
 
 #include <unistd.h>

@@ -18,7 +18,9 @@ namespace gev {
 
 class ParkTimer {
  public:
-  ParkTimer(Hub& hub, detail::Fiber& fiber, std::optional<Duration> timeout);
+  // An unreferenced timer does not keep the loop alive (for waits on the loop itself).
+  ParkTimer(Hub& hub, detail::Fiber& fiber, std::optional<Duration> timeout,
+            bool referenced = true);
   ParkTimer(const ParkTimer&) = delete;
   ParkTimer& operator=(const ParkTimer&) = delete;
   ~ParkTimer();
@@ -34,6 +36,7 @@ class ParkTimer {
   ev_timer timer_;
   bool armed_ = false;
   bool expired_ = false;
+  bool referenced_ = true;
 };
 
 // Seconds as libev wants them; negative durations become 0 (fire on the next turn).

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <stdexcept>
@@ -25,7 +26,6 @@
 namespace gev {
 namespace {
 
-constexpr std::uint64_t kCanary = 0x6765762d63616e61ULL;  // "gev-cana"
 constexpr std::size_t kStacksPerSlab = 64;
 
 std::size_t page_size() noexcept {
@@ -42,14 +42,18 @@ std::size_t parse_size(const char* text) noexcept {
   if (!text || !*text) return 0;
   char* end = nullptr;
   unsigned long long v = std::strtoull(text, &end, 10);
+  if (end == text) return 0;
   if (end && (*end == 'k' || *end == 'K')) v <<= 10;
   if (end && (*end == 'm' || *end == 'M')) v <<= 20;
   return static_cast<std::size_t>(v);
 }
 
 std::size_t initial_default_stack_size() noexcept {
-  if (std::size_t env = parse_size(std::getenv("GEV_STACK_SIZE")); env >= 16 * 1024) {
-    return round_to_pages(env);
+  if (const char* text = std::getenv("GEV_STACK_SIZE"); text && *text) {
+    std::size_t env = parse_size(text);
+    if (env >= kMinStackSize) return round_to_pages(env);
+    std::fprintf(stderr, "gev: ignoring GEV_STACK_SIZE=%s (want bytes >= 16K, e.g. 512K or 2M)\n",
+                 text);
   }
 #if GEV_ASAN
   return 1024 * 1024;  // ASan's redzones make frames several times larger
@@ -83,10 +87,6 @@ bool take_guard_page() noexcept {
   return false;
 }
 
-void write_canary(const detail::Stack& s) noexcept {
-  if (!s.guarded) std::memcpy(s.bottom, &kCanary, sizeof kCanary);
-}
-
 }  // namespace
 
 std::size_t default_stack_size() noexcept {
@@ -94,7 +94,7 @@ std::size_t default_stack_size() noexcept {
 }
 
 void set_default_stack_size(std::size_t bytes) {
-  if (bytes < 16 * 1024) {
+  if (bytes < kMinStackSize) {
     throw std::invalid_argument("gev::set_default_stack_size: " + std::to_string(bytes) +
                                 " bytes is below the 16 KiB minimum");
   }
@@ -107,11 +107,14 @@ std::size_t guard_pages_left() noexcept {
   return static_cast<std::size_t>(std::max<std::ptrdiff_t>(0, guard_budget().load()));
 }
 
+// The canary is the stack's lowest word, which is zero in every pooled stack: fresh and
+// MADV_DONTNEED'd pages read as zero, and a fiber that dirtied it overflowed (and was reported).
+// Reading it, unlike writing a canary, maps the shared zero page and commits no memory.
 bool Stack::canary_intact() const noexcept {
   if (guarded || !bottom) return true;
   std::uint64_t v;
   std::memcpy(&v, bottom, sizeof v);
-  return v == kCanary;
+  return v == 0;
 }
 
 StackPool::~StackPool() {
@@ -172,14 +175,14 @@ void StackPool::carve_slab(SizeClass& sc) {
 }
 
 Stack StackPool::acquire(std::size_t size) {
-  size = round_to_pages(size ? size : default_stack_size());
+  size = round_to_pages(size ? std::max(size, kMinStackSize) : default_stack_size());
   SizeClass& sc = size_class(size);
   if (sc.free.empty()) carve_slab(sc);
   Stack s = sc.free.back();
   sc.free.pop_back();
   if (sc.warm > 0) --sc.warm;
   ++in_use_;
-  write_canary(s);
+  peak_in_use_ = std::max(peak_in_use_, in_use_);
   return s;
 }
 
@@ -194,11 +197,24 @@ void StackPool::release(Stack s) noexcept {
   --in_use_;
   if (!sc) return;  // cannot happen: every stack came from a class
   sc->free.push_back(s);
-  if (++sc->warm > kWarmStacks) {
-    // Return the memory of the coldest warm stack; its addresses stay reserved for reuse.
-    Stack& cold = sc->free[sc->free.size() - sc->warm];
-    madvise(cold.bottom, cold.size, MADV_DONTNEED);
-    --sc->warm;
+  ++sc->warm;
+}
+
+void StackPool::trim(std::uint64_t now_ns) noexcept {
+  constexpr std::uint64_t kTrimInterval = 1'000'000'000;  // at most once a second
+  if (now_ns - last_trim_ns_ < kTrimInterval) return;
+  last_trim_ns_ = now_ns;
+  // Keep as many warm stacks as half the recent peak in use (at least kWarmStacks); the peak
+  // decays each trim, so memory from a one-off burst goes back within a few idle seconds.
+  const std::size_t keep = std::max(kWarmStacks, peak_in_use_ / 2);
+  peak_in_use_ = in_use_;
+  for (auto& sc : classes_) {
+    while (sc.warm > keep) {
+      // The coldest warm stack; its addresses stay reserved for reuse.
+      Stack& cold = sc.free[sc.free.size() - sc.warm];
+      madvise(cold.bottom, cold.size, MADV_DONTNEED);
+      --sc.warm;
+    }
   }
 }
 

@@ -8,7 +8,8 @@
 // vm.max_map_count (65530 by default) limits how many mappings a process may have, and every
 // guard page splits its slab into two more. So guard pages are handed out from a process-wide
 // budget (a quarter of max_map_count by default, GEV_GUARD_PAGES overrides); stacks beyond the
-// budget get a canary word at their lowest address instead, checked each time the fiber parks.
+// budget rely on a canary instead: their lowest word must still be zero each time the fiber
+// parks or dies (reading it commits no memory, unlike writing a canary).
 // Slabs are madvise(MADV_NOHUGEPAGE) so touching one byte never commits 2 MiB.
 #pragma once
 
@@ -18,13 +19,10 @@
 
 namespace gev {
 
-struct StackOptions {
-  // Usable bytes per stack (rounded up to pages). 0 = the process default.
-  std::size_t size = 0;
-};
-
 // Process-wide default stack size (256 KiB; 1 MiB under AddressSanitizer, whose frames are
-// larger). GEV_STACK_SIZE (bytes, or with a K/M suffix) overrides it at start-up.
+// larger). GEV_STACK_SIZE (bytes, or with a K/M suffix) overrides it at start-up. Every stack
+// is at least kMinStackSize; sizes are rounded up to whole pages.
+inline constexpr std::size_t kMinStackSize = 16 * 1024;
 std::size_t default_stack_size() noexcept;
 void set_default_stack_size(std::size_t bytes);
 
@@ -55,8 +53,11 @@ class StackPool {
   std::size_t stacks_in_use() const noexcept { return in_use_; }
   std::size_t stacks_cached() const noexcept;
 
-  // Free stacks kept warm (the rest are madvise(MADV_DONTNEED)'d so their memory returns).
+  // Released stacks stay committed ("warm") so the next spawns reuse hot pages without page
+  // faults. The hub calls trim() when it is about to sleep; it returns the memory of warm
+  // stacks beyond half the recent peak in use (at least kWarmStacks) with MADV_DONTNEED.
   static constexpr std::size_t kWarmStacks = 256;
+  void trim(std::uint64_t now_ns) noexcept;
 
  private:
   struct SizeClass {
@@ -74,6 +75,8 @@ class StackPool {
   std::vector<SizeClass> classes_;
   std::vector<Slab> slabs_;
   std::size_t in_use_ = 0;
+  std::size_t peak_in_use_ = 0;
+  std::uint64_t last_trim_ns_ = 0;
 };
 
 // How many guard pages may still be handed out (process-wide).

@@ -38,6 +38,7 @@ std::mutex g_signal_mutex;
 struct SignalOwner {
   Hub* hub = nullptr;
   int watchers = 0;
+  struct sigaction previous;  // the disposition before gev's first watcher, restored after the last
 };
 SignalOwner g_signal_owners[NSIG];
 
@@ -51,6 +52,7 @@ void claim_signal(Hub& hub, int signum) {
     throw std::logic_error("gev: signal " + std::to_string(signum) +
                            " is already watched by another thread's hub; libev allows one");
   }
+  if (owner.watchers == 0) sigaction(signum, nullptr, &owner.previous);
   owner.hub = &hub;
   ++owner.watchers;
 }
@@ -58,7 +60,10 @@ void claim_signal(Hub& hub, int signum) {
 void release_signal(int signum) noexcept {
   std::lock_guard lock(g_signal_mutex);
   SignalOwner& owner = g_signal_owners[signum];
-  if (--owner.watchers == 0) owner.hub = nullptr;
+  if (--owner.watchers == 0) {
+    owner.hub = nullptr;
+    sigaction(signum, &owner.previous, nullptr);  // libev's stop left SIG_DFL
+  }
 }
 
 }  // namespace

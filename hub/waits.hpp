@@ -22,6 +22,7 @@ bool wait_signal(int signum, std::optional<Duration> timeout = std::nullopt);
 // A signal watcher on a hub: `on_signal` runs in the hub each time `signum` arrives. libev lets
 // only one loop watch a given signal; a second hub asking for it gets std::logic_error.
 // Unreferenced by default (it does not keep the loop alive), like gevent's signal_handler.
+// When the last gev watcher of a signal goes, the signal's previous disposition is restored.
 class SignalWatch {
  public:
   SignalWatch(Hub& hub, int signum, std::function<void()> on_signal, bool referenced = false);

@@ -128,10 +128,17 @@ void GreenletBase::schedule_link(LinkKind kind, const LinkFn& fn) {
   GreenletBase* raw = this;
   try {
     if (kind == LinkKind::raw) {
-      // In the hub, now (we are in the hub or in the killer's context; must not block).
+      // Now: in the hub, or inside kill() for a greenlet that never ran. Must not block.
       fn(*this);
     } else {
-      hub_->spawn_raw([self, raw, fn] { fn(*raw); });
+      hub_->spawn_raw([self, raw, fn] {
+        try {
+          fn(*raw);
+        } catch (const GreenletExit&) {
+        } catch (...) {
+          report_error("link callback of greenlet '" + raw->name() + "'", std::current_exception());
+        }
+      });
     }
   } catch (...) {
     report_error("link callback of greenlet '" + name() + "'", std::current_exception());
@@ -153,7 +160,13 @@ void GreenletBase::link_exception(LinkFn fn) {
 void GreenletBase::rawlink(LinkFn fn) {
   if (finished_) {
     std::shared_ptr<GreenletBase> self = weak_from_this().lock();
-    hub_->call_soon([self, raw = this, fn = std::move(fn)] { fn(*raw); });
+    hub_->call_soon([self, raw = this, fn = std::move(fn)] {
+      try {
+        fn(*raw);
+      } catch (...) {
+        report_error("link callback of greenlet '" + raw->name() + "'", std::current_exception());
+      }
+    });
     return;
   }
   links_.emplace_back(LinkKind::raw, std::move(fn));

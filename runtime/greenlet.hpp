@@ -92,12 +92,12 @@ class GreenletBase : public detail::Fiber, public std::enable_shared_from_this<G
   void rawlink(LinkFn fn);
 
   // started: start() was called. ready/dead: finished (or killed before it ran). successful:
-  // finished without an exception, or with GreenletExit. bool(g): running, not yet finished.
+  // finished without an exception, or with GreenletExit. bool(g): started, not yet finished.
   bool started() const noexcept { return start_requested_; }
   bool ready() const noexcept { return finished_; }
   bool dead() const noexcept { return finished_; }
   bool successful() const noexcept { return finished_ && (!exception_ || killed_); }
-  explicit operator bool() const noexcept { return ran_ && !finished_; }
+  explicit operator bool() const noexcept { return start_requested_ && !finished_; }
   // The exception that ended it (GreenletExit when killed), or null.
   std::exception_ptr exception() const noexcept { return exception_; }
 
@@ -260,6 +260,22 @@ auto spawn_later(Duration delay, F&& fn, Args&&... args) {
   auto g = detail::make_greenlet(SpawnOptions{}, std::forward<F>(fn), std::forward<Args>(args)...);
   g->start_later(delay);
   return g;
+}
+
+template <class F, class... Args>
+  requires std::invocable<std::decay_t<F>, std::decay_t<Args>...>
+auto spawn_later(Duration delay, SpawnOptions options, F&& fn, Args&&... args) {
+  auto g = detail::make_greenlet(std::move(options), std::forward<F>(fn), std::forward<Args>(args)...);
+  g->start_later(delay);
+  return g;
+}
+
+// Create a greenlet running fn(args...) without starting it (gevent's Greenlet(fn, *args));
+// call start() or start_later() on it.
+template <class F, class... Args>
+  requires std::invocable<std::decay_t<F>, std::decay_t<Args>...>
+auto make_greenlet(F&& fn, Args&&... args) {
+  return detail::make_greenlet(SpawnOptions{}, std::forward<F>(fn), std::forward<Args>(args)...);
 }
 
 // The running greenlet, or nullptr in the main greenlet (or the hub).

@@ -39,6 +39,7 @@ GreenletList joinall(const GreenletList& greenlets, std::optional<Duration> time
   mw.nodes.resize(greenlets.size());
   for (std::size_t i = 0; i < greenlets.size(); ++i) {
     GreenletBase& g = *greenlets[i];
+    g.hub().check_thread("gev::joinall");
     mw.nodes[i].owner = &mw;
     if (!GreenletAccess::add_death_waiter(g, mw.nodes[i])) {
       ++mw.finished;
@@ -89,6 +90,7 @@ IWait::IWait(GreenletList greenlets, std::optional<Duration> timeout, std::size_
   hub_->check_thread("gev::iwait");
   done_.reserve(greenlets_.size());
   for (std::size_t i = 0; i < greenlets_.size(); ++i) {
+    greenlets_[i]->hub().check_thread("gev::iwait");
     nodes_[i].owner = this;
     if (!GreenletAccess::add_death_waiter(*greenlets_[i], nodes_[i])) {
       done_.push_back(greenlets_[i].get());

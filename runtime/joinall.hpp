@@ -104,4 +104,12 @@ class IWait {
 IWait iwait(GreenletList greenlets, std::optional<Duration> timeout = std::nullopt,
             std::size_t count = 0);
 
+template <std::ranges::input_range R>
+  requires(!std::same_as<std::remove_cvref_t<R>, GreenletList>)
+IWait iwait(const R& greenlets, std::optional<Duration> timeout = std::nullopt,
+            std::size_t count = 0) {
+  return iwait(GreenletList(std::ranges::begin(greenlets), std::ranges::end(greenlets)), timeout,
+               count);
+}
+
 }  // namespace gev

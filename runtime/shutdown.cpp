@@ -1,11 +1,46 @@
 #include "gev/runtime/shutdown.hpp"
 
+#include <atomic>
 #include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <mutex>
 
 #include "gev/runtime/joinall.hpp"
 #include "gev/runtime/sleep.hpp"
 
 namespace gev::detail {
+namespace {
+
+// Like Python's SystemExit: if main() lets the GreenletExit that shutdown threw into it escape,
+// the program exits with status 0 instead of aborting.
+std::atomic<bool> g_main_exit_requested{false};
+std::terminate_handler g_previous_terminate = nullptr;
+
+[[noreturn]] void exit_on_uncaught_greenlet_exit() {
+  if (g_main_exit_requested.load()) {
+    if (std::exception_ptr e = std::current_exception()) {
+      try {
+        std::rethrow_exception(e);
+      } catch (const GreenletExit&) {
+        std::fflush(nullptr);
+        std::exit(0);
+      } catch (...) {
+      }
+    }
+  }
+  if (g_previous_terminate) g_previous_terminate();
+  std::abort();
+}
+
+void end_main_wait(Hub& hub) {
+  static std::once_flag once;
+  std::call_once(once, [] { g_previous_terminate = std::set_terminate(&exit_on_uncaught_greenlet_exit); });
+  g_main_exit_requested.store(true);
+  hub.interrupt(hub.main_fiber(), std::make_exception_ptr(GreenletExit()), true);
+}
+
+}  // namespace
 
 void ShutdownFn::operator()(Duration grace) const {
   Hub& hub = Hub::current();
@@ -44,7 +79,7 @@ void ShutdownFn::operator()(Duration grace) const {
   }
   if (main_was_parked && main.state() == Fiber::State::parked && main.park_count() == main_park &&
       main.parked_on() && std::string_view(main.parked_on()) != "wait()") {
-    hub.interrupt(main, std::make_exception_ptr(GreenletExit()), true);
+    end_main_wait(hub);
   }
 }
 

@@ -4,12 +4,16 @@
 //   gev::signal_handler(SIGQUIT, gev::shutdown);
 //
 // What it does, from whichever greenlet calls it:
-//   1. throws GreenletExit in every other greenlet of this thread's hub (those not yet started
-//      never run) and waits up to `grace` (5 s by default) for them to finish;
-//   2. if the main greenlet is still parked in anything but gev::wait(), throws GreenletExit
-//      there too, so a main() blocked in a server loop returns through its RAII. gev::wait()
-//      and joins simply return, since everything they waited for is done.
-// Greenlets that outlive `grace` by catching GreenletExit are named on stderr.
+//   1. throws GreenletExit in every other greenlet alive at that moment (those not yet started
+//      never run) and waits up to `grace` (5 s by default) for them to unwind; greenlets still
+//      alive after that (they caught GreenletExit) are named on stderr;
+//   2. when called from another greenlet (e.g. a signal handler) while main() was blocked, and
+//      main is still in that same wait afterwards, ends it: joins and gev::wait() have simply
+//      returned by then (everything they waited for is done), any other wait (a sleep, a
+//      server loop) gets GreenletExit. If main() does not catch it, the program exits with
+//      status 0 after flushing stdio, like Python's SystemExit; objects on main's own stack are
+//      then not destroyed, so catch gev::GreenletExit in main() where that matters.
+// The hub keeps working afterwards: signal handlers stay installed and new spawns run.
 #pragma once
 
 #include <chrono>

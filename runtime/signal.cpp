@@ -12,6 +12,7 @@
 namespace gev {
 
 struct SignalHandler::State {
+  Hub* hub = nullptr;
   std::unique_ptr<SignalWatch> watch;
 };
 
@@ -24,6 +25,7 @@ thread_local std::list<std::shared_ptr<SignalHandler::State>> tl_handlers;
 SignalHandler signal_handler(int signum, std::function<void()> handler) {
   Hub& hub = Hub::current();
   auto state = std::make_shared<SignalHandler::State>();
+  state->hub = &hub;
   std::string name = std::string("signal-handler(") + (sigabbrev_np(signum) ? "SIG" : "") +
                      (sigabbrev_np(signum) ? sigabbrev_np(signum) : std::to_string(signum).c_str()) +
                      ")";
@@ -36,6 +38,7 @@ SignalHandler signal_handler(int signum, std::function<void()> handler) {
 
 void SignalHandler::cancel() {
   if (!state_ || !state_->watch) return;
+  state_->hub->check_thread("SignalHandler::cancel");
   state_->watch.reset();
   tl_handlers.remove(state_);
 }

@@ -1,5 +1,6 @@
 #include "gev/runtime/timeout.hpp"
 
+#include <atomic>
 #include <cstdio>
 
 #include "gev/hub/park_timer.hpp"
@@ -8,27 +9,31 @@ namespace gev {
 namespace {
 
 std::uint64_t next_timeout_id() noexcept {
-  thread_local std::uint64_t counter = 0;
-  return ++counter;
+  static std::atomic<std::uint64_t> counter{0};  // process-wide: is() never confuses threads
+  return counter.fetch_add(1, std::memory_order_relaxed) + 1;
 }
 
 }  // namespace
 
-Timeout::Timeout(std::optional<Duration> seconds, Deferred) : seconds_(seconds), id_(next_timeout_id()) {
-  if (seconds_) {
-    std::snprintf(message_, sizeof message_, "gev::Timeout after %.3f s",
-                  static_cast<double>(seconds_->count()) * 1e-9);
-  } else {
-    std::snprintf(message_, sizeof message_, "gev::Timeout (never)");
+Timeout::Timeout(std::optional<Duration> seconds, Deferred)
+    : seconds_(seconds), id_(next_timeout_id()) {}
+
+const char* Timeout::what() const noexcept {
+  if (message_[0] == '\0') {
+    if (seconds_) {
+      std::snprintf(message_, sizeof message_, "gev::Timeout after %.3f s",
+                    static_cast<double>(seconds_->count()) * 1e-9);
+    } else {
+      std::snprintf(message_, sizeof message_, "gev::Timeout (never)");
+    }
   }
+  return message_;
 }
 
 Timeout::Timeout(std::optional<Duration> seconds) : Timeout(seconds, deferred) { start(); }
 
 Timeout::Timeout(const Timeout& other) noexcept
-    : BaseException(other), seconds_(other.seconds_), id_(other.id_) {
-  std::snprintf(message_, sizeof message_, "%s", other.message_);
-}
+    : BaseException(other), seconds_(other.seconds_), id_(other.id_) {}
 
 Timeout::~Timeout() { cancel(); }
 

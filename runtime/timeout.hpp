@@ -50,7 +50,7 @@ class Timeout : public BaseException {
 
   bool is(const Timeout& other) const noexcept { return id_ == other.id_; }
   std::optional<Duration> seconds() const noexcept { return seconds_; }
-  const char* what() const noexcept override { return message_; }
+  const char* what() const noexcept override;
 
  private:
   static void on_timer(struct ev_loop*, ev_timer* w, int) noexcept;
@@ -61,7 +61,7 @@ class Timeout : public BaseException {
   detail::Fiber* target_ = nullptr;
   ev_timer timer_;
   bool armed_ = false;
-  char message_[48];
+  mutable char message_[48] = {};  // formatted by the first what()
 };
 
 // Runs fn(args...) under a Timeout of `seconds`; its Timeout propagates if it fires.

@@ -71,3 +71,15 @@ TEST_CASE("demo: sleepers, timeout!!, SIGQUIT shutdown, LoopExit") {
   CHECK(contains(r.output, "4. instead of hanging forever: gev::LoopExit"));
   CHECK(contains(r.output, "demo done."));
 }
+
+TEST_CASE("readme_example: the README's program prints what the README says") {
+  Run r = run_example("readme_example");
+  INFO(r.output);
+  CHECK(r.exit_code == 0);
+  CHECK(r.output ==
+        "fetched 2 after 10 ms\n"
+        "fetched 1 after 30 ms\n"
+        "results: 10 20\n"
+        "timeout!!\n"
+        "slow: dead=1 successful=1\n");
+}

@@ -1,0 +1,196 @@
+#!/usr/bin/python3
+"""gevent peer for bench/run.sh: the same measurements as gev's bench/micro.cpp and
+bench/memory.cpp, printed as `key value` lines.
+
+Run with the system interpreter (/usr/bin/python3, which has gevent 22.10), pinned to one core:
+
+    taskset -c 0 /usr/bin/python3 bench/peers/gevent_bench.py [--quick]
+"""
+import gc
+import sys
+import time
+
+import gevent
+import greenlet
+from gevent.event import Event
+
+QUICK = "--quick" in sys.argv[1:]
+
+
+def emit(key, value):
+    print(f"{key} {value}", flush=True)
+
+
+def status_kib(field):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return -1
+
+
+def warm_then_time(fn):
+    """One untimed warm-up call, then one timed call (fn returns seconds per op). Google
+    Benchmark's preliminary runs play the warm-up role for gev; run.sh takes the median of 3
+    processes."""
+    fn()
+    return fn()
+
+
+def bench_yield():
+    n = 20_000 if QUICK else 100_000
+
+    def pinger():
+        for _ in range(n):
+            gevent.sleep(0)
+
+    def once():
+        t0 = time.perf_counter()
+        a = gevent.spawn(pinger)
+        b = gevent.spawn(pinger)
+        a.join()
+        b.join()
+        return (time.perf_counter() - t0) / (2 * n)
+
+    return warm_then_time(once)
+
+
+def bench_spawn_join():
+    n = 5_000 if QUICK else 20_000
+
+    def noop():
+        pass
+
+    gevent.spawn(noop).join()
+
+    def once():
+        t0 = time.perf_counter()
+        for _ in range(n):
+            g = gevent.spawn(noop)
+            g.join()
+        return (time.perf_counter() - t0) / n
+
+    return warm_then_time(once)
+
+
+def bench_sleep_100k():
+    n = 100_000
+    woke = [0]
+
+    def sleeper():
+        gevent.sleep(0.01)
+        woke[0] += 1
+
+    def once():
+        t0 = time.perf_counter()
+        gs = [gevent.spawn(sleeper) for _ in range(n)]
+        gevent.joinall(gs)
+        return time.perf_counter() - t0
+
+    once()  # warm-up round, like gev's and Go's
+    woke[0] = 0
+    total = once()  # one timed round: gevent is slow; gev and Go average 3
+    assert woke[0] == n, woke[0]
+    return total
+
+
+def bench_timeout_arm_cancel():
+    n = 50_000 if QUICK else 200_000
+
+    def once():
+        t0 = time.perf_counter()
+        for _ in range(n):
+            with gevent.Timeout(1):
+                pass
+        return (time.perf_counter() - t0) / n
+
+    return warm_then_time(once)
+
+
+def bench_wake_100k():
+    n = 100_000
+    woke = [0]
+
+    def once():
+        ev = Event()
+
+        def waiter():
+            ev.wait()
+            woke[0] += 1
+
+        gs = [gevent.spawn(waiter) for _ in range(n)]
+        gevent.sleep(0)  # every waiter runs and parks in ev.wait()
+        t0 = time.perf_counter()
+        ev.set()
+        gevent.joinall(gs)
+        return (time.perf_counter() - t0) / n
+
+    once()
+    woke[0] = 0
+    per = once()  # one timed round: gevent is slow; gev and Go average 3
+    assert woke[0] == n, woke[0]
+    return per
+
+
+def bench_raw_switch():
+    """greenlet.switch ping-pong without the hub: the floor under every gevent switch."""
+    n = 100_000 if QUICK else 500_000
+    main = greenlet.getcurrent()
+
+    def partner():
+        while True:
+            main.switch()
+
+    g = greenlet.greenlet(partner)
+
+    def once():
+        t0 = time.perf_counter()
+        for _ in range(n):
+            g.switch()
+        return (time.perf_counter() - t0) / (2 * n)
+
+    per = warm_then_time(once)
+    g.throw(greenlet.GreenletExit)
+    return per
+
+
+def bench_rss_parked(n=100_000):
+    gevent.spawn(lambda: None).join()
+    gc.collect()
+    parked = [0]
+
+    def sleeper():
+        parked[0] += 1
+        gevent.sleep(24 * 3600)
+
+    rss0 = status_kib("VmRSS")
+    t0 = time.perf_counter()
+    gs = [gevent.spawn(sleeper) for _ in range(n)]
+    gevent.sleep(0)
+    spawn_s = time.perf_counter() - t0
+    rss1 = status_kib("VmRSS")
+    assert parked[0] == n, parked[0]
+    t1 = time.perf_counter()
+    gevent.killall(gs)
+    kill_s = time.perf_counter() - t1
+    assert all(g.dead for g in gs)
+    return (rss1 - rss0) / n, spawn_s, kill_s
+
+
+def main():
+    emit("peer", f"gevent-{gevent.__version__}")
+    # Memory first, so the other benchmarks' garbage does not blur it.
+    rss, spawn_s, kill_s = bench_rss_parked()
+    emit("rss_per_parked_kib", f"{rss:.3f}")
+    emit("spawn_park_100k_s", f"{spawn_s:.3f}")
+    emit("kill_unwind_100k_s", f"{kill_s:.3f}")
+    emit("yield_ns", f"{bench_yield() * 1e9:.1f}")
+    emit("spawn_join_ns", f"{bench_spawn_join() * 1e9:.1f}")
+    emit("sleep_100k_s", f"{bench_sleep_100k():.4f}")
+    emit("timeout_arm_cancel_ns", f"{bench_timeout_arm_cancel() * 1e9:.1f}")
+    emit("wake_100k_ns_per_waiter", f"{bench_wake_100k() * 1e9:.1f}")
+    emit("raw_switch_ns", f"{bench_raw_switch() * 1e9:.1f}")
+
+
+if __name__ == "__main__":
+    main()

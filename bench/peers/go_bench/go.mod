@@ -1,0 +1,3 @@
+module gevbench
+
+go 1.19

@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# Runs gev's benchmarks and the gevent and Go peers side by side, and prints the table
+#   measure | gev | gevent | Go | gev vs gevent | gev vs Go | target
+# (also written as markdown to BUILD_DIR/bench-results.md).
+#
+#   bench/run.sh BUILD_DIR            (`make bench` runs: bench/run.sh build-release)
+#
+# BUILD_DIR must hold a build of gev with bench/ (bench/gev_micro, bench/gev_memory). Every
+# figure is the median of GEV_BENCH_RUNS runs (default 3); the runs interleave gev, gevent and Go
+# so that load from elsewhere on the machine hits them alike. Everything is single-threaded and
+# pinned to one core (GEV_BENCH_CPU, default 0) with taskset; Go runs with GOMAXPROCS=1.
+# A peer that is not installed, does not build or fails shows as "n/a".
+#
+# Environment:
+#   GEV_BENCH_RUNS=3     runs per figure
+#   GEV_BENCH_CPU=0      core to pin to ("" = no pinning)
+#   GEV_BENCH_1M=1       also park 1,000,000 greenlets once (needs ~9 GiB; 0 skips)
+#   GEV_BENCH_QUICK=0    1: shorter runs (smoke test; figures are noisier)
+#   GEVENT_PYTHON=/usr/bin/python3   interpreter that has gevent
+#   GEV_BENCH_GO=PATH    the go command (default: go on PATH; "" leaves Go out)
+set -uo pipefail
+
+if [[ $# -ne 1 ]]; then
+  echo "usage: $0 BUILD_DIR" >&2
+  exit 2
+fi
+BUILD=$(cd "$1" 2>/dev/null && pwd) || { echo "run.sh: no build directory $1" >&2; exit 2; }
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+RUNS=${GEV_BENCH_RUNS:-3}
+CPU=${GEV_BENCH_CPU-0}
+QUICK=${GEV_BENCH_QUICK:-0}
+GEVENT_PYTHON=${GEVENT_PYTHON:-/usr/bin/python3}
+MICRO=$BUILD/bench/gev_micro
+MEMORY=$BUILD/bench/gev_memory
+OUT=$BUILD/bench-out
+RESULTS=$BUILD/bench-results.md
+status=0
+
+for exe in "$MICRO" "$MEMORY"; do
+  if [[ ! -x $exe ]]; then
+    echo "run.sh: $exe is missing; build with Google Benchmark installed (libbenchmark-dev)" >&2
+    exit 2
+  fi
+done
+rm -rf "$OUT"
+mkdir -p "$OUT"
+
+# Pinning: one core for everything (the benchmarks are single-threaded by design).
+PIN=()
+if [[ -n $CPU ]] && command -v taskset >/dev/null && taskset -c "$CPU" true 2>/dev/null; then
+  PIN=(taskset -c "$CPU")
+fi
+
+log() { echo "run.sh: $*" >&2; }
+
+# ---- peers -------------------------------------------------------------------------------------
+HAVE_GEVENT=0
+if [[ -x $GEVENT_PYTHON ]] && "$GEVENT_PYTHON" -c 'import gevent' 2>/dev/null; then
+  HAVE_GEVENT=1
+else
+  log "gevent not available to $GEVENT_PYTHON (apt-get install python3-gevent): gevent column n/a"
+fi
+
+HAVE_GO=0
+GO_BIN=$BUILD/go_bench
+if [[ -v GEV_BENCH_GO ]]; then
+  GO=$GEV_BENCH_GO
+else
+  GO=$(command -v go || true)
+  [[ -z $GO && -x /usr/lib/go/bin/go ]] && GO=/usr/lib/go/bin/go
+fi
+if [[ -n $GO && -x $GO ]]; then
+  log "building the Go peer with $($GO version 2>/dev/null)"
+  if (cd "$HERE/peers/go_bench" &&
+      GOCACHE=$BUILD/go-cache GOPATH=$BUILD/go-path GOFLAGS='' GOPROXY=off GO111MODULE=on \
+        CGO_ENABLED=0 "$GO" build -o "$GO_BIN" .) >"$OUT/go-build.log" 2>&1; then
+    HAVE_GO=1
+  else
+    log "Go peer did not build (see $OUT/go-build.log): Go column n/a"
+  fi
+else
+  log "go not found (apt-get install golang-go): Go column n/a"
+fi
+
+QUICK_PY=() QUICK_GO=() MICRO_ARGS=()
+if [[ $QUICK == 1 ]]; then
+  QUICK_PY=(--quick) QUICK_GO=(-quick) MICRO_ARGS=(--benchmark_min_time=0.1)
+fi
+
+{
+  echo "date:    $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+  echo "host:    $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)," \
+       "$(uname -sr), load $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "cpu:     $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
+  echo "pinning: ${PIN[*]:-none}; runs per figure: $RUNS (median)"
+  echo "gev:     $BUILD ($(grep -m1 '^CMAKE_BUILD_TYPE' "$BUILD/CMakeCache.txt" 2>/dev/null | cut -d= -f2))"
+  [[ $HAVE_GEVENT == 1 ]] && echo "gevent:  $("$GEVENT_PYTHON" -c 'import gevent, sys; print(gevent.__version__, "on Python", sys.version.split()[0])')"
+  [[ $HAVE_GO == 1 ]] && echo "Go:      $($GO version | cut -d' ' -f3), GOMAXPROCS=1"
+} >"$OUT/info.txt"
+
+# ---- the runs ------------------------------------------------------------------------------------
+for ((i = 1; i <= RUNS; i++)); do
+  log "run $i/$RUNS: gev micro"
+  if ! "${PIN[@]}" timeout 900 "$MICRO" --benchmark_format=json "${MICRO_ARGS[@]}" \
+      >"$OUT/gev_micro.$i.json" 2>"$OUT/gev_micro.$i.log"; then
+    log "gev_micro failed (see $OUT/gev_micro.$i.log)"
+    status=1
+  fi
+  log "run $i/$RUNS: gev memory (100k parked)"
+  if ! "${PIN[@]}" timeout 900 "$MEMORY" 100000 >"$OUT/gev_memory.$i.txt" 2>&1; then
+    log "gev_memory 100000 failed (see $OUT/gev_memory.$i.txt)"
+    status=1
+  fi
+  if [[ $HAVE_GEVENT == 1 ]]; then
+    log "run $i/$RUNS: gevent"
+    "${PIN[@]}" timeout 900 "$GEVENT_PYTHON" "$HERE/peers/gevent_bench.py" "${QUICK_PY[@]}" \
+      >"$OUT/gevent.$i.txt" 2>"$OUT/gevent.$i.log" || log "gevent peer failed (see $OUT/gevent.$i.log)"
+  fi
+  if [[ $HAVE_GO == 1 ]]; then
+    log "run $i/$RUNS: Go"
+    GOMAXPROCS=1 "${PIN[@]}" timeout 900 "$GO_BIN" "${QUICK_GO[@]}" \
+      >"$OUT/go.$i.txt" 2>"$OUT/go.$i.log" || log "Go peer failed (see $OUT/go.$i.log)"
+  fi
+done
+
+if [[ ${GEV_BENCH_1M:-1} != 0 ]]; then
+  log "gev memory: 1,000,000 parked greenlets (takes a while, ~9 GiB)"
+  "${PIN[@]}" timeout 1800 "$MEMORY" 1000000 >"$OUT/gev_memory_1m.txt" 2>&1
+  rc=$?
+  echo "exit_code $rc" >>"$OUT/gev_memory_1m.txt"
+  if [[ $rc -ne 0 ]]; then
+    log "gev_memory 1000000 failed with exit code $rc (see $OUT/gev_memory_1m.txt)"
+    status=1
+  fi
+fi
+
+# ---- the table -----------------------------------------------------------------------------------
+PY=/usr/bin/python3
+[[ -x $PY ]] || PY=$(command -v python3)
+echo
+"$PY" "$HERE/report.py" "$OUT" "$RESULTS" || status=1
+echo
+echo "markdown: $RESULTS   raw outputs: $OUT/"
+exit $status
