@@ -70,6 +70,15 @@ class IntrusiveList {
 
 class Fiber;
 
+// Told when a fiber dies, before its stack is recycled: things armed on its behalf (a Timeout)
+// disarm themselves instead of firing at a freed fiber. Lives in the armed object.
+struct FiberDeathHook : ListNode {
+  virtual void fiber_died() noexcept = 0;
+
+ protected:
+  ~FiberDeathHook() = default;
+};
+
 // A list node that knows its fiber (Fiber is polymorphic, so offsetof is not an option).
 struct FiberLink : ListNode {
   Fiber* fiber = nullptr;
@@ -102,6 +111,8 @@ class Fiber {
   bool is_main() const noexcept { return kind_ == Kind::main; }
   bool is_hub() const noexcept { return kind_ == Kind::hub; }
   const Stack& stack() const noexcept { return stack_; }
+  // Registers `hook` to run when this fiber dies; unlink it (IntrusiveList::erase) to cancel.
+  void add_death_hook(FiberDeathHook& hook) noexcept { death_hooks_.push_back(hook); }
 
  protected:
   // The fiber's body. Must not throw: Greenlet catches everything and stores it.
@@ -122,6 +133,7 @@ class Fiber {
 
   FiberLink ready_link_;     // in the hub's ready queue
   FiberLink registry_link_;  // in the hub's list of live fibers
+  IntrusiveList death_hooks_;
   void* context_ = nullptr;  // boost::context fcontext_t while switched out
   Stack stack_;
   std::exception_ptr interrupt_;  // thrown at the next resume (kill, Timeout)

@@ -263,6 +263,9 @@ void Hub::first_run(Fiber& f) noexcept {
 }
 
 void Hub::bury(Fiber& f) noexcept {
+  while (detail::ListNode* n = f.death_hooks_.pop_front()) {
+    static_cast<detail::FiberDeathHook*>(n)->fiber_died();
+  }
   stacks_.release(f.stack_);
   f.stack_ = {};
   f.context_ = nullptr;

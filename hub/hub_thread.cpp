@@ -2,6 +2,8 @@
 
 #include <pthread.h>
 
+#include <stdexcept>
+
 namespace gev {
 
 HubThread::HubThread(std::string name) : name_(std::move(name)), creator_pid_(getpid()) {
@@ -33,7 +35,9 @@ void HubThread::post(std::function<void()> fn) {
     throw std::logic_error("gev: HubThread '" + name_ +
                            "' does not exist in this forked child; create a new one here");
   }
-  if (stopping_.load(std::memory_order_acquire)) return;
+  // Held across the hand-off so stop() cannot destroy the hub under a post in flight.
+  std::lock_guard lock(lifetime_mutex_);
+  if (stopping_) return;
   hub_->post(std::move(fn));
 }
 
@@ -47,16 +51,21 @@ void HubThread::stop() {
   if (thread_->get_id() == std::this_thread::get_id()) {
     throw std::logic_error("gev: HubThread::stop called from its own thread");
   }
-  if (stopping_.exchange(true, std::memory_order_acq_rel)) {
-    if (thread_->joinable()) thread_->join();
-    return;
+  bool first;
+  {
+    std::lock_guard lock(lifetime_mutex_);  // waits for posts in flight; later ones are dropped
+    first = !stopping_;
+    stopping_ = true;
   }
-  Hub* hub = hub_;
-  hub->post([this, hub] {
-    stop_requested_ = true;
-    hub->unpark(hub->main_fiber());
-  });
-  thread_->join();
+  if (first) {
+    Hub* hub = hub_;
+    hub->post([this, hub] {
+      stop_requested_ = true;
+      hub->unpark(hub->main_fiber());
+    });
+  }
+  std::lock_guard join_lock(join_mutex_);
+  if (thread_->joinable()) thread_->join();
 }
 
 }  // namespace gev

@@ -46,6 +46,8 @@ void Timeout::start() {
   if (!seconds_) return;  // never fires, no timer
   hub_ = &hub;
   target_ = &hub.current_fiber();
+  target_death_.owner = this;
+  target_->add_death_hook(target_death_);
   ev_now_update(hub.loop());
   ev_timer_init(&timer_, &Timeout::on_timer, to_ev_seconds(*seconds_), 0.0);
   timer_.data = this;
@@ -61,11 +63,13 @@ void Timeout::cancel() noexcept {
   }
   ev_timer_stop(hub_->loop(), &timer_);
   armed_ = false;
+  if (target_death_.linked()) detail::IntrusiveList::erase(target_death_);
 }
 
 void Timeout::on_timer(struct ev_loop*, ev_timer* w, int) noexcept {
   auto* self = static_cast<Timeout*>(w->data);
   self->armed_ = false;
+  if (self->target_death_.linked()) detail::IntrusiveList::erase(self->target_death_);
   std::exception_ptr error;
   try {
     error = std::make_exception_ptr(Timeout(*self));

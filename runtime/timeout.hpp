@@ -55,6 +55,13 @@ class Timeout : public BaseException {
  private:
   static void on_timer(struct ev_loop*, ev_timer* w, int) noexcept;
 
+  // Disarms the timeout if its greenlet dies first (a heap-held Timeout may outlive it).
+  struct TargetDeath final : detail::FiberDeathHook {
+    Timeout* owner = nullptr;
+    void fiber_died() noexcept override { owner->cancel(); }
+  };
+  TargetDeath target_death_;
+
   std::optional<Duration> seconds_;
   std::uint64_t id_;
   Hub* hub_ = nullptr;
