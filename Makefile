@@ -15,7 +15,8 @@ deps:
 	@scripts/install-deps.sh
 
 build: deps
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS)
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGEV_BUILD_TESTS=ON \
+	      -DGEV_BUILD_EXAMPLES=ON $(CMAKE_FLAGS)
 	cmake --build $(BUILD) -j$(JOBS)
 
 demo: build
@@ -26,16 +27,17 @@ test: test-release test-asan
 	@echo "gev: all tests passed (release and ASan+UBSan builds)"
 
 test-release: build
-	cd $(BUILD) && ctest --output-on-failure -j$(JOBS) --timeout 600
+	cd $(BUILD) && ctest --no-tests=error --output-on-failure -j$(JOBS) --timeout 600
 
 test-asan: deps
 	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DGEV_SANITIZE=address,undefined \
+	      -DGEV_BUILD_TESTS=ON -DGEV_BUILD_EXAMPLES=ON \
 	      -DGEV_BUILD_BENCH=OFF $(CMAKE_FLAGS)
 	cmake --build $(ASAN_BUILD) -j$(JOBS)
 	cd $(ASAN_BUILD) && \
 	  ASAN_OPTIONS=detect_stack_use_after_return=0:detect_leaks=1:strict_string_checks=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  ctest --output-on-failure -j$(JOBS) --timeout 900 -LE no-asan
+	  ctest --no-tests=error --output-on-failure -j$(JOBS) --timeout 900 -LE no-asan
 
 # Micro-benchmarks and the side-by-side table against gevent and Go (installs both).
 bench:

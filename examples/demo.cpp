@@ -5,9 +5,9 @@
 //   3. The seed's SIGQUIT -> shutdown: 1,000 blocked greenlets are unwound (every RAII
 //      destructor runs) when the process receives SIGQUIT.
 //   4. Waiting on something nothing can wake raises gev::LoopExit instead of hanging.
-#include <gev/gev.hpp>
 #include <signal.h>
 #include <unistd.h>
+#include <gev/gev.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -34,9 +34,10 @@ static void many_sleepers() {
   }
   long sum = 0;
   for (auto& g : gev::joinall(sleepers)) sum += static_cast<gev::Greenlet<int>&>(*g).get();
-  std::printf("1. %d greenlets slept 100 ms each in %.2f s of wall time (one after another: %d s); "
-              "sum of results %ld\n",
-              kGreenlets, seconds_since(t0), kGreenlets / 10, sum);
+  std::printf(
+      "1. %d greenlets slept 100 ms each in %.2f s of wall time (one after another: %d s); "
+      "sum of results %ld\n",
+      kGreenlets, seconds_since(t0), kGreenlets / 10, sum);
 }
 
 static void timeout_around_joinall() {
@@ -83,9 +84,10 @@ static void sigquit_shutdown() {
   int killed = static_cast<int>(std::count_if(blocked.begin(), blocked.end(), [](auto& g) {
     return g->successful() && g->exception() != nullptr;
   }));
-  std::printf("3. SIGQUIT -> gev::shutdown: %d of 1000 blocked greenlets got GreenletExit, "
-              "%d RAII destructors ran, %.2f s after the signal was scheduled\n",
-              killed, g_destructors, seconds_since(t0));
+  std::printf(
+      "3. SIGQUIT -> gev::shutdown: %d of 1000 blocked greenlets got GreenletExit, "
+      "%d RAII destructors ran, %.2f s after the signal was scheduled\n",
+      killed, g_destructors, seconds_since(t0));
   handler.cancel();
 }
 

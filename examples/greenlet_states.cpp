@@ -22,7 +22,9 @@ int failing_worker() {
   throw std::runtime_error("worker failed");
 }
 
-static const char* yes_no(bool b) { return b ? "true" : "false"; }
+static const char* yes_no(bool b) {
+  return b ? "true" : "false";
+}
 
 int main() {
   // A failed greenlet is reported once on stderr; this example shows it through exception().

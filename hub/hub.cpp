@@ -6,9 +6,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/context/detail/fcontext.hpp>
 #include <cstdio>
-#include <algorithm>
 #include <cstring>
 #include <mutex>
 #include <sstream>
@@ -51,11 +51,16 @@ std::string thread_label(pthread_t t) {
 
 const char* state_name(Fiber::State s) noexcept {
   switch (s) {
-    case Fiber::State::created: return "not started";
-    case Fiber::State::ready: return "ready";
-    case Fiber::State::running: return "running";
-    case Fiber::State::parked: return "parked";
-    case Fiber::State::dead: return "dead";
+    case Fiber::State::created:
+      return "not started";
+    case Fiber::State::ready:
+      return "ready";
+    case Fiber::State::running:
+      return "running";
+    case Fiber::State::parked:
+      return "parked";
+    case Fiber::State::dead:
+      return "dead";
   }
   return "?";
 }
@@ -138,11 +143,15 @@ Hub& Hub::current() {
   return *tl_hub;
 }
 
-Hub* Hub::current_if_exists() noexcept { return tl_hub; }
+Hub* Hub::current_if_exists() noexcept {
+  return tl_hub;
+}
 
 Hub::Hub() : owner_(pthread_self()) {
   static std::once_flag once;
-  std::call_once(once, [] { pthread_atfork(&HubAccess::atfork_prepare, &HubAccess::atfork_parent, &HubAccess::atfork_child); });
+  std::call_once(once, [] {
+    pthread_atfork(&HubAccess::atfork_prepare, &HubAccess::atfork_parent, &HubAccess::atfork_child);
+  });
 
   // Never the default loop: libev's default loop reaps every child process through its own
   // SIGCHLD handler, which would break waitpid() in user code.
@@ -166,8 +175,8 @@ Hub::Hub() : owner_(pthread_self()) {
   hubf->stack_ = stacks_.acquire(0);
   hubf->asan_bottom_ = hubf->stack_.bottom;
   hubf->asan_size_ = hubf->stack_.size;
-  hubf->context_ = bctx::make_fcontext(hubf->stack_.top(), hubf->stack_.size,
-                                       &HubAccess::trampoline);
+  hubf->context_ =
+      bctx::make_fcontext(hubf->stack_.top(), hubf->stack_.size, &HubAccess::trampoline);
   hubf->state_ = Fiber::State::parked;
   hub_fiber_ = hubf;
 
@@ -208,15 +217,20 @@ Hub::~Hub() {
   }
 }
 
-Fiber& Hub::main_fiber() noexcept { return *main_; }
-bool Hub::in_hub() const noexcept { return current_ == hub_fiber_; }
+Fiber& Hub::main_fiber() noexcept {
+  return *main_;
+}
+bool Hub::in_hub() const noexcept {
+  return current_ == hub_fiber_;
+}
 
 void Hub::check_thread(const char* what) const {
   if (in_own_thread()) [[likely]]
     return;
   throw InvalidThreadUseError(std::string("gev: ") + what + " used from thread " +
-                              thread_label(pthread_self()) + ", but it belongs to the hub of thread " +
-                              thread_label(owner_) + "; hand work to that thread with Hub::post()");
+                              thread_label(pthread_self()) +
+                              ", but it belongs to the hub of thread " + thread_label(owner_) +
+                              "; hand work to that thread with Hub::post()");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -413,7 +427,8 @@ void Hub::run_callbacks() {
 
 void Hub::run_ready() {
   if (ready_count_ == 0) return;
-  const std::uint64_t deadline = monotonic_ns() + static_cast<std::uint64_t>(switch_interval_.count());
+  const std::uint64_t deadline =
+      monotonic_ns() + static_cast<std::uint64_t>(switch_interval_.count());
   unsigned ran = 0;
   while (detail::ListNode* node = ready_.pop_front()) {
     --ready_count_;
@@ -437,10 +452,12 @@ void Hub::on_loop_empty() {
     return;
   }
   if (main_->state_ == Fiber::State::parked) {
-    std::string msg = std::string("gev::LoopExit: this operation would block forever: the main greenlet waits in ") +
-                      (main_->parked_on_ ? main_->parked_on_ : "?") +
-                      ", and nothing can wake it (no ready greenlets, no active referenced watchers, "
-                      "no KeepAlive, no pending posts).";
+    std::string msg =
+        std::string(
+            "gev::LoopExit: this operation would block forever: the main greenlet waits in ") +
+        (main_->parked_on_ ? main_->parked_on_ : "?") +
+        ", and nothing can wake it (no ready greenlets, no active referenced watchers, "
+        "no KeepAlive, no pending posts).";
     if (live_count_ > 0) msg += " Still parked: " + describe_fibers(10) + ".";
     if (unreferenced_watchers_ > 0) {
       msg += " Unreferenced watchers (do not keep the loop alive): " +
@@ -461,8 +478,8 @@ void Hub::run_once() {
   Fiber& self = *current_;
   if (&self == hub_fiber_) throw BlockingSwitchOutError("gev: Hub::run_once called inside the hub");
   if (run_once_waiter_) {
-    throw ConcurrentObjectUseError("gev: Hub::run_once called by " + self.fiber_name() +
-                                   " while " + run_once_waiter_->fiber_name() + " is in it");
+    throw ConcurrentObjectUseError("gev: Hub::run_once called by " + self.fiber_name() + " while " +
+                                   run_once_waiter_->fiber_name() + " is in it");
   }
   self.state_ = Fiber::State::parked;
   self.parked_on_ = "Hub::run_once";

@@ -14,6 +14,7 @@
 // returns, and any other wait in the main greenlet raises gev::LoopExit.
 #pragma once
 
+#include <pthread.h>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -21,7 +22,6 @@
 #include <functional>
 #include <mutex>
 #include <optional>
-#include <pthread.h>
 #include <string>
 #include <vector>
 
@@ -111,7 +111,9 @@ class Hub {
   void check_thread(const char* what) const;
 
   // ---- introspection -------------------------------------------------------------------------
-  struct ev_loop* loop() noexcept { return loop_; }
+  struct ev_loop* loop() noexcept {
+    return loop_;
+  }
   std::size_t live_greenlets() const noexcept { return live_count_; }
   std::size_t ready_count() const noexcept { return ready_count_; }
   // The live greenlets, comma-separated: "NAME (STATE[ in REASON])", at most `limit` of them.
@@ -181,6 +183,8 @@ class Hub {
 };
 
 // The calling thread's hub (gevent.get_hub()).
-inline Hub& get_hub() { return Hub::current(); }
+inline Hub& get_hub() {
+  return Hub::current();
+}
 
 }  // namespace gev

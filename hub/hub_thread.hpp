@@ -75,9 +75,9 @@ class HubThread {
   Hub* hub_ = nullptr;
   std::thread* thread_ = nullptr;  // leaked on purpose in a forked child (the thread is gone)
   pid_t creator_pid_;
-  std::mutex lifetime_mutex_;  // post() vs stop(): no post reaches a destroyed hub
-  std::mutex join_mutex_;      // concurrent stop() calls join once
-  bool stopping_ = false;      // guarded by lifetime_mutex_
+  std::mutex lifetime_mutex_;    // post() vs stop(): no post reaches a destroyed hub
+  std::mutex join_mutex_;        // concurrent stop() calls join once
+  bool stopping_ = false;        // guarded by lifetime_mutex_
   bool stop_requested_ = false;  // touched on the hub thread only
 };
 

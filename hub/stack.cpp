@@ -6,8 +6,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <stdexcept>
@@ -153,9 +153,9 @@ void StackPool::carve_slab(SizeClass& sc) {
   void* mem = mmap(nullptr, length, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
   if (mem == MAP_FAILED) {
-    throw std::system_error(errno, std::generic_category(),
-                            "gev: mmap of a " + std::to_string(length >> 10) +
-                                " KiB stack slab failed");
+    throw std::system_error(
+        errno, std::generic_category(),
+        "gev: mmap of a " + std::to_string(length >> 10) + " KiB stack slab failed");
   }
   madvise(mem, length, MADV_NOHUGEPAGE);
   slabs_.push_back(Slab{static_cast<char*>(mem), length});

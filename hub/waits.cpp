@@ -101,13 +101,14 @@ bool wait_signal(int signum, std::optional<Duration> timeout) {
   SigWait wait;
   wait.hub = &hub;
   wait.fiber = &self;
-  ev_signal_init(&wait.sig,
-                 [](struct ev_loop*, ev_signal* w, int) noexcept {
-                   auto* sw = static_cast<SigWait*>(w->data);
-                   sw->fired = true;
-                   sw->hub->unpark(*sw->fiber);
-                 },
-                 signum);
+  ev_signal_init(
+      &wait.sig,
+      [](struct ev_loop*, ev_signal* w, int) noexcept {
+        auto* sw = static_cast<SigWait*>(w->data);
+        sw->fired = true;
+        sw->hub->unpark(*sw->fiber);
+      },
+      signum);
   wait.sig.data = &wait;
   ev_signal_start(hub.loop(), &wait.sig);
   struct Stop {

@@ -103,7 +103,9 @@ void GreenletBase::fiber_main() noexcept {
   }
 }
 
-void GreenletBase::fiber_start_failed(std::exception_ptr error) noexcept { exception_ = error; }
+void GreenletBase::fiber_start_failed(std::exception_ptr error) noexcept {
+  exception_ = error;
+}
 
 void GreenletBase::fiber_dead() noexcept {
   auto self = std::move(keep_alive_);  // released last: it may be the final reference

@@ -47,8 +47,8 @@ struct SpawnOptions {
 };
 
 struct KillOptions {
-  std::exception_ptr exception{};   // thrown in the greenlet; default GreenletExit
-  bool block = true;                // then wait for it to finish
+  std::exception_ptr exception{};     // thrown in the greenlet; default GreenletExit
+  bool block = true;                  // then wait for it to finish
   std::optional<Duration> timeout{};  // how long to wait when blocking (none = forever)
 };
 
@@ -167,8 +167,7 @@ class Greenlet : public GreenletBase {
 
   // The value once it finished successfully; empty before, on failure, or when killed.
   template <class U = T>
-    requires(!std::is_void_v<U>)
-  const std::optional<U>& value() const noexcept {
+  requires(!std::is_void_v<U>) const std::optional<U>& value() const noexcept {
     return slot_.value;
   }
 
@@ -203,8 +202,8 @@ class FunctionGreenlet final : public Greenlet<R> {
  public:
   template <class F2, class... A2>
   FunctionGreenlet(SpawnOptions options, F2&& fn, A2&&... args)
-      : Greenlet<R>(std::move(options)), call_(std::in_place, std::forward<F2>(fn),
-                                               std::forward<A2>(args)...) {}
+      : Greenlet<R>(std::move(options)),
+        call_(std::in_place, std::forward<F2>(fn), std::forward<A2>(args)...) {}
 
  protected:
   R run() override {
@@ -222,7 +221,8 @@ class FunctionGreenlet final : public Greenlet<R> {
 };
 
 template <class F, class... Args>
-using spawn_result_t = std::remove_cvref_t<std::invoke_result_t<std::decay_t<F>, std::decay_t<Args>...>>;
+using spawn_result_t =
+    std::remove_cvref_t<std::invoke_result_t<std::decay_t<F>, std::decay_t<Args>...>>;
 
 template <class F, class... Args>
 auto make_greenlet(SpawnOptions options, F&& fn, Args&&... args) {
@@ -237,7 +237,7 @@ auto make_greenlet(SpawnOptions options, F&& fn, Args&&... args) {
 
 // Create a greenlet running fn(args...) and start it on a coming turn.
 template <class F, class... Args>
-  requires std::invocable<std::decay_t<F>, std::decay_t<Args>...>
+requires std::invocable<std::decay_t<F>, std::decay_t<Args>...>
 auto spawn(F&& fn, Args&&... args) {
   auto g = detail::make_greenlet(SpawnOptions{}, std::forward<F>(fn), std::forward<Args>(args)...);
   g->start();
@@ -246,16 +246,17 @@ auto spawn(F&& fn, Args&&... args) {
 
 // spawn() with a name and/or stack size.
 template <class F, class... Args>
-  requires std::invocable<std::decay_t<F>, std::decay_t<Args>...>
+requires std::invocable<std::decay_t<F>, std::decay_t<Args>...>
 auto spawn(SpawnOptions options, F&& fn, Args&&... args) {
-  auto g = detail::make_greenlet(std::move(options), std::forward<F>(fn), std::forward<Args>(args)...);
+  auto g =
+      detail::make_greenlet(std::move(options), std::forward<F>(fn), std::forward<Args>(args)...);
   g->start();
   return g;
 }
 
 // Create a greenlet and start it after `delay`.
 template <class F, class... Args>
-  requires std::invocable<std::decay_t<F>, std::decay_t<Args>...>
+requires std::invocable<std::decay_t<F>, std::decay_t<Args>...>
 auto spawn_later(Duration delay, F&& fn, Args&&... args) {
   auto g = detail::make_greenlet(SpawnOptions{}, std::forward<F>(fn), std::forward<Args>(args)...);
   g->start_later(delay);
@@ -263,9 +264,10 @@ auto spawn_later(Duration delay, F&& fn, Args&&... args) {
 }
 
 template <class F, class... Args>
-  requires std::invocable<std::decay_t<F>, std::decay_t<Args>...>
+requires std::invocable<std::decay_t<F>, std::decay_t<Args>...>
 auto spawn_later(Duration delay, SpawnOptions options, F&& fn, Args&&... args) {
-  auto g = detail::make_greenlet(std::move(options), std::forward<F>(fn), std::forward<Args>(args)...);
+  auto g =
+      detail::make_greenlet(std::move(options), std::forward<F>(fn), std::forward<Args>(args)...);
   g->start_later(delay);
   return g;
 }
@@ -273,7 +275,7 @@ auto spawn_later(Duration delay, SpawnOptions options, F&& fn, Args&&... args) {
 // Create a greenlet running fn(args...) without starting it (gevent's Greenlet(fn, *args));
 // call start() or start_later() on it.
 template <class F, class... Args>
-  requires std::invocable<std::decay_t<F>, std::decay_t<Args>...>
+requires std::invocable<std::decay_t<F>, std::decay_t<Args>...>
 auto make_greenlet(F&& fn, Args&&... args) {
   return detail::make_greenlet(SpawnOptions{}, std::forward<F>(fn), std::forward<Args>(args)...);
 }

@@ -8,7 +8,9 @@
 namespace gev {
 namespace {
 
-bool failed(const GreenletBase& g) noexcept { return g.ready() && !g.successful(); }
+bool failed(const GreenletBase& g) noexcept {
+  return g.ready() && !g.successful();
+}
 
 // One waiter per greenlet, all waking the same parked fiber.
 struct MultiWaiter {

@@ -27,9 +27,9 @@ GreenletList joinall(const GreenletList& greenlets, std::optional<Duration> time
                      bool raise_error = false);
 
 template <std::ranges::input_range R>
-  requires(!std::same_as<std::remove_cvref_t<R>, GreenletList>)
-GreenletList joinall(const R& greenlets, std::optional<Duration> timeout = std::nullopt,
-                     bool raise_error = false) {
+requires(!std::same_as<std::remove_cvref_t<R>, GreenletList>) GreenletList
+    joinall(const R& greenlets, std::optional<Duration> timeout = std::nullopt,
+            bool raise_error = false) {
   return joinall(GreenletList(std::ranges::begin(greenlets), std::ranges::end(greenlets)), timeout,
                  raise_error);
 }
@@ -39,8 +39,8 @@ GreenletList joinall(const R& greenlets, std::optional<Duration> timeout = std::
 bool killall(const GreenletList& greenlets, KillOptions options = {});
 
 template <std::ranges::input_range R>
-  requires(!std::same_as<std::remove_cvref_t<R>, GreenletList>)
-bool killall(const R& greenlets, KillOptions options = {}) {
+requires(!std::same_as<std::remove_cvref_t<R>, GreenletList>) bool killall(
+    const R& greenlets, KillOptions options = {}) {
   return killall(GreenletList(std::ranges::begin(greenlets), std::ranges::end(greenlets)),
                  std::move(options));
 }
@@ -105,9 +105,9 @@ IWait iwait(GreenletList greenlets, std::optional<Duration> timeout = std::nullo
             std::size_t count = 0);
 
 template <std::ranges::input_range R>
-  requires(!std::same_as<std::remove_cvref_t<R>, GreenletList>)
-IWait iwait(const R& greenlets, std::optional<Duration> timeout = std::nullopt,
-            std::size_t count = 0) {
+requires(!std::same_as<std::remove_cvref_t<R>, GreenletList>) IWait
+    iwait(const R& greenlets, std::optional<Duration> timeout = std::nullopt,
+          std::size_t count = 0) {
   return iwait(GreenletList(std::ranges::begin(greenlets), std::ranges::end(greenlets)), timeout,
                count);
 }

@@ -35,7 +35,8 @@ std::terminate_handler g_previous_terminate = nullptr;
 
 void end_main_wait(Hub& hub) {
   static std::once_flag once;
-  std::call_once(once, [] { g_previous_terminate = std::set_terminate(&exit_on_uncaught_greenlet_exit); });
+  std::call_once(
+      once, [] { g_previous_terminate = std::set_terminate(&exit_on_uncaught_greenlet_exit); });
   g_main_exit_requested.store(true);
   hub.interrupt(hub.main_fiber(), std::make_exception_ptr(GreenletExit()), true);
 }
@@ -44,7 +45,8 @@ void end_main_wait(Hub& hub) {
 
 void ShutdownFn::operator()(Duration grace) const {
   Hub& hub = Hub::current();
-  if (hub.in_hub()) throw BlockingSwitchOutError("gev::shutdown called inside the hub (a callback)");
+  if (hub.in_hub())
+    throw BlockingSwitchOutError("gev::shutdown called inside the hub (a callback)");
   Fiber* self = &hub.current_fiber();
 
   // The main greenlet's wait at this moment; if it is still the same wait after the kills,

@@ -26,12 +26,11 @@ SignalHandler signal_handler(int signum, std::function<void()> handler) {
   Hub& hub = Hub::current();
   auto state = std::make_shared<SignalHandler::State>();
   state->hub = &hub;
-  std::string name = std::string("signal-handler(") + (sigabbrev_np(signum) ? "SIG" : "") +
-                     (sigabbrev_np(signum) ? sigabbrev_np(signum) : std::to_string(signum).c_str()) +
-                     ")";
-  state->watch = std::make_unique<SignalWatch>(hub, signum, [handler, name] {
-    gev::spawn(SpawnOptions{.name = name}, handler);
-  });
+  std::string name =
+      std::string("signal-handler(") + (sigabbrev_np(signum) ? "SIG" : "") +
+      (sigabbrev_np(signum) ? sigabbrev_np(signum) : std::to_string(signum).c_str()) + ")";
+  state->watch = std::make_unique<SignalWatch>(
+      hub, signum, [handler, name] { gev::spawn(SpawnOptions{.name = name}, handler); });
   tl_handlers.push_back(state);
   return SignalHandler(signum, std::move(state));
 }
@@ -43,6 +42,8 @@ void SignalHandler::cancel() {
   tl_handlers.remove(state_);
 }
 
-bool SignalHandler::active() const noexcept { return state_ && state_->watch; }
+bool SignalHandler::active() const noexcept {
+  return state_ && state_->watch;
+}
 
 }  // namespace gev

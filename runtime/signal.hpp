@@ -26,7 +26,8 @@ class SignalHandler {
 
  private:
   friend SignalHandler signal_handler(int, std::function<void()>);
-  SignalHandler(int signum, std::shared_ptr<State> state) : signum_(signum), state_(std::move(state)) {}
+  SignalHandler(int signum, std::shared_ptr<State> state)
+      : signum_(signum), state_(std::move(state)) {}
   int signum_;
   std::shared_ptr<State> state_;
 };

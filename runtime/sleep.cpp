@@ -15,8 +15,12 @@ void sleep(Duration d) {
   while (!timer.expired()) hub.park("sleep");
 }
 
-void idle() { Hub::current().idle(); }
+void idle() {
+  Hub::current().idle();
+}
 
-bool wait(std::optional<Duration> timeout) { return Hub::current().wait_until_idle(timeout); }
+bool wait(std::optional<Duration> timeout) {
+  return Hub::current().wait_until_idle(timeout);
+}
 
 }  // namespace gev

@@ -30,12 +30,16 @@ const char* Timeout::what() const noexcept {
   return message_;
 }
 
-Timeout::Timeout(std::optional<Duration> seconds) : Timeout(seconds, deferred) { start(); }
+Timeout::Timeout(std::optional<Duration> seconds) : Timeout(seconds, deferred) {
+  start();
+}
 
 Timeout::Timeout(const Timeout& other) noexcept
     : BaseException(other), seconds_(other.seconds_), id_(other.id_) {}
 
-Timeout::~Timeout() { cancel(); }
+Timeout::~Timeout() {
+  cancel();
+}
 
 void Timeout::start() {
   Hub& hub = Hub::current();

@@ -24,7 +24,8 @@ inline void start_switch(void** fake_stack_save, const void* bottom, std::size_t
 #endif
 }
 
-inline void finish_switch(void* fake_stack, const void** old_bottom, std::size_t* old_size) noexcept {
+inline void finish_switch(void* fake_stack, const void** old_bottom,
+                          std::size_t* old_size) noexcept {
 #if GEV_ASAN
   __sanitizer_finish_switch_fiber(fake_stack, old_bottom, old_size);
 #else

@@ -38,7 +38,9 @@ void write_all(const char* s, std::size_t n) noexcept {
   }
 }
 
-void write_str(const char* s) noexcept { write_all(s, std::strlen(s)); }
+void write_str(const char* s) noexcept {
+  write_all(s, std::strlen(s));
+}
 
 void write_number(std::size_t v) noexcept {
   char buf[24];
@@ -99,8 +101,8 @@ void* install_for_thread() noexcept {
     sigaction(SIGBUS, &sa, &g_old_bus);
   });
   auto* alt = new AltStack;
-  alt->memory = mmap(nullptr, kAltStackSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                     -1, 0);
+  alt->memory =
+      mmap(nullptr, kAltStackSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (alt->memory == MAP_FAILED) {
     delete alt;
     return nullptr;

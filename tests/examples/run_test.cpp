@@ -35,15 +35,17 @@ bool contains(const std::string& haystack, const std::string& needle) {
 
 }  // namespace
 
-TEST_CASE("greenlet_states: the seed's states table, for a greenlet that succeeds and one that fails") {
+TEST_CASE(
+    "greenlet_states: the seed's states table, for a greenlet that succeeds and one that fails") {
   Run r = run_example("greenlet_states");
   INFO(r.output);
   CHECK(r.exit_code == 0);
   CHECK(contains(r.output, "after spawn:  started=true ready=false successful=false value=none"));
   CHECK(contains(r.output,
                  "worker1 done: started=true ready=true successful=true value=42 exception=none"));
-  CHECK(contains(r.output, "worker2 done: started=true ready=true successful=false value=none "
-                           "exception=std::runtime_error: worker failed"));
+  CHECK(contains(r.output,
+                 "worker2 done: started=true ready=true successful=false value=none "
+                 "exception=std::runtime_error: worker failed"));
   CHECK(contains(r.output, "worker1->get() = 42"));
   CHECK(contains(r.output, "worker2->get() threw: worker failed"));
 }
@@ -66,8 +68,9 @@ TEST_CASE("demo: sleepers, timeout!!, SIGQUIT shutdown, LoopExit") {
   CHECK(contains(r.output, "sum of results 49995000"));
   CHECK(contains(r.output, "2. timeout!!"));
   CHECK(contains(r.output, "2 of 3 jobs had finished"));
-  CHECK(contains(r.output, "3. SIGQUIT -> gev::shutdown: 1000 of 1000 blocked greenlets got "
-                           "GreenletExit, 1000 RAII destructors ran"));
+  CHECK(contains(r.output,
+                 "3. SIGQUIT -> gev::shutdown: 1000 of 1000 blocked greenlets got "
+                 "GreenletExit, 1000 RAII destructors ran"));
   CHECK(contains(r.output, "4. instead of hanging forever: gev::LoopExit"));
   CHECK(contains(r.output, "demo done."));
 }
