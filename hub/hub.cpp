@@ -293,6 +293,15 @@ void Hub::bury(Fiber& f) noexcept {
 // ---------------------------------------------------------------------------------------------
 // Parking
 
+// A resumed fiber with a pending interrupt (kill, Timeout, LoopExit) throws it here, at its
+// blocking point.
+[[noreturn]] void Hub::throw_interrupt(Fiber& self) {
+  std::exception_ptr e = std::move(self.interrupt_);
+  self.interrupt_ = nullptr;
+  self.interrupt_is_kill_ = false;
+  std::rethrow_exception(e);
+}
+
 void Hub::park(const char* reason) {
   Fiber& self = *current_;
   if (&self == hub_fiber_) [[unlikely]] {
@@ -307,12 +316,8 @@ void Hub::park(const char* reason) {
   ++self.park_count_;
   switch_to(*hub_fiber_);
   self.parked_on_ = nullptr;
-  if (self.interrupt_) [[unlikely]] {
-    std::exception_ptr e = std::move(self.interrupt_);
-    self.interrupt_ = nullptr;
-    self.interrupt_is_kill_ = false;
-    std::rethrow_exception(e);
-  }
+  if (self.interrupt_) [[unlikely]]
+    throw_interrupt(self);
 }
 
 void Hub::yield() {
@@ -328,12 +333,8 @@ void Hub::yield() {
   unpark(self);
   switch_to(*hub_fiber_);
   self.parked_on_ = nullptr;
-  if (self.interrupt_) [[unlikely]] {
-    std::exception_ptr e = std::move(self.interrupt_);
-    self.interrupt_ = nullptr;
-    self.interrupt_is_kill_ = false;
-    std::rethrow_exception(e);
-  }
+  if (self.interrupt_) [[unlikely]]
+    throw_interrupt(self);
 }
 
 void Hub::unpark(Fiber& f) noexcept {
@@ -487,12 +488,8 @@ void Hub::run_once() {
   run_once_waiter_ = &self;
   switch_to(*hub_fiber_);
   self.parked_on_ = nullptr;
-  if (self.interrupt_) {
-    std::exception_ptr e = std::move(self.interrupt_);
-    self.interrupt_ = nullptr;
-    self.interrupt_is_kill_ = false;
-    std::rethrow_exception(e);
-  }
+  if (self.interrupt_) [[unlikely]]
+    throw_interrupt(self);
 }
 
 bool Hub::wait_until_idle(std::optional<Duration> timeout) {

@@ -148,6 +148,7 @@ class Hub {
   void after_switch_in_raw(void* prev_context, detail::Fiber* prev, detail::Fiber& self) noexcept;
   void first_run(detail::Fiber& fiber) noexcept;
   void bury(detail::Fiber& fiber) noexcept;
+  [[noreturn]] static void throw_interrupt(detail::Fiber& self);
   void drain_posts();
   static void async_cb(struct ev_loop*, ev_async*, int) noexcept;
   [[noreturn]] void overflow_detected(detail::Fiber& fiber) noexcept;
