@@ -7,7 +7,7 @@ BENCH_BUILD ?= build-release
 JOBS        ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build demo test test-release test-asan bench install clean format
+.PHONY: all deps build demo test test-release test-asan test-valgrind bench install clean format
 
 all: build
 
@@ -38,6 +38,10 @@ test-asan: deps
 	  ASAN_OPTIONS=detect_stack_use_after_return=0:detect_leaks=1:strict_string_checks=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --no-tests=error --output-on-failure -j$(JOBS) --timeout 900 -LE no-asan
+
+# The release suite under Valgrind memcheck (not part of `make test`: it takes several minutes).
+test-valgrind: build
+	scripts/valgrind-tests.sh $(BUILD)
 
 # Micro-benchmarks and the side-by-side table against gevent and Go (installs both).
 bench:
