@@ -89,17 +89,28 @@ void on_fault(int sig, siginfo_t* info, void* uctx) noexcept {
 
 }  // namespace
 
+// (Re)installs the reporter for one signal unless it is already there: a program (or a test
+// framework) that saved and restored SIGSEGV since the last hub was created gets it back, and
+// whatever handler it set becomes the one faults are chained to.
+void install_handler(int sig, struct sigaction& previous) noexcept {
+  struct sigaction current;
+  sigaction(sig, nullptr, &current);
+  if ((current.sa_flags & SA_SIGINFO) && current.sa_sigaction == &on_fault) return;
+  struct sigaction sa;
+  std::memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = &on_fault;
+  sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+  sigemptyset(&sa.sa_mask);
+  sigaction(sig, &sa, &previous);
+}
+
 void* install_for_thread() noexcept {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    struct sigaction sa;
-    std::memset(&sa, 0, sizeof sa);
-    sa.sa_sigaction = &on_fault;
-    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGSEGV, &sa, &g_old_segv);
-    sigaction(SIGBUS, &sa, &g_old_bus);
-  });
+  {
+    static std::mutex mutex;
+    std::lock_guard lock(mutex);
+    install_handler(SIGSEGV, g_old_segv);
+    install_handler(SIGBUS, g_old_bus);
+  }
   auto* alt = new AltStack;
   alt->memory =
       mmap(nullptr, kAltStackSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

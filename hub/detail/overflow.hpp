@@ -5,7 +5,8 @@
 
 namespace gev::detail::overflow {
 
-// Installs the process-wide handler (once) and an alternate signal stack for this thread.
+// Installs the process-wide handler (again, if someone replaced it since) and an alternate
+// signal stack for this thread.
 // Returns the alternate stack to pass to uninstall_for_thread().
 void* install_for_thread() noexcept;
 void uninstall_for_thread(void* altstack) noexcept;
