@@ -7,6 +7,8 @@
 #include "gev/hub/hub_thread.hpp"
 #include "gev/hub/stack.hpp"
 #include "gev/hub/waits.hpp"
+#include "gev/runtime/async_result.hpp"
+#include "gev/runtime/event.hpp"
 #include "gev/runtime/greenlet.hpp"
 #include "gev/runtime/joinall.hpp"
 #include "gev/runtime/shutdown.hpp"

@@ -86,3 +86,20 @@ TEST_CASE("readme_example: the README's program prints what the README says") {
         "timeout!!\n"
         "slow: dead=1 successful=1\n");
 }
+
+TEST_CASE("event_async_result: subscribers wake on set; worker3 runs while the waiter is parked") {
+  Run r = run_example("event_async_result");
+  INFO(r.output);
+  CHECK(r.exit_code == 0);
+  CHECK(r.output ==
+        "subscriber 1 waiting\n"
+        "subscriber 2 waiting\n"
+        "subscriber 3 waiting\n"
+        "publisher sets the event\n"
+        "subscriber 1 got the event\n"
+        "subscriber 2 got the event\n"
+        "subscriber 3 got the event\n"
+        "worker3\n"
+        "Hello!\n");
+  CHECK(r.seconds >= 2.9);  // the setter really slept its 3 s
+}
