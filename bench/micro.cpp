@@ -7,8 +7,7 @@
 //   BM_spawn_join          spawn a trivial greenlet, join it
 //   BM_sleep_100k          100k greenlets each sleep(10ms): total wall time incl. spawn + join
 //   BM_timeout_arm_cancel  RAII gev::Timeout: construct (arm) + destroy (cancel)
-//   BM_wake_100k           100k greenlets parked in join() of one greenlet, woken by its death
-//                          (the closest thing to Event.set until gev has an Event)
+//   BM_wake_100k           100k greenlets parked in Event::wait(), woken by one Event::set()
 //   BM_raw_switch          Boost.Context fiber ping-pong: the floor under every gev switch. gev
 //                          does not expose a raw switch, so this measures the library gev
 //                          switches with, not gev itself.
@@ -105,27 +104,27 @@ void BM_timeout_arm_cancel(benchmark::State& state) {
 }
 BENCHMARK(BM_timeout_arm_cancel)->UseRealTime();
 
-// From the moment the gate greenlet is killed until all 100k joiners have woken and finished,
-// per waiter. Waiters are spawned and parked outside the timed region.
+// From Event::set() until all 100k waiters have woken and finished, per waiter. Waiters are
+// spawned and parked outside the timed region.
 void BM_wake_100k(benchmark::State& state) {
   constexpr int kWaiters = 100'000;
   std::uint64_t woke = 0;
   auto round = [&]() -> double {
-    auto gate = gev::spawn([] { gev::sleep(24h); });
+    gev::Event gate;
     gev::GreenletList waiters;
     waiters.reserve(kWaiters);
     for (int i = 0; i < kWaiters; ++i) {
-      waiters.push_back(gev::spawn([&woke, gate] {
-        gate->join();
+      waiters.push_back(gev::spawn([&woke, &gate] {
+        gate.wait();
         ++woke;
       }));
     }
-    gev::sleep(0s);  // FIFO: every waiter (and the gate) runs and parks before main resumes
+    gev::sleep(0s);  // FIFO: every waiter runs and parks before main resumes
     for (const auto& w : waiters) {
       if (!*w) die("BM_wake_100k: a waiter did not start before the timed region");
     }
     const auto t0 = std::chrono::steady_clock::now();
-    gate->kill();
+    gate.set();
     gev::joinall(waiters);
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   };
