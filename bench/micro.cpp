@@ -8,6 +8,8 @@
 //   BM_sleep_100k          100k greenlets each sleep(10ms): total wall time incl. spawn + join
 //   BM_timeout_arm_cancel  RAII gev::Timeout: construct (arm) + destroy (cancel)
 //   BM_wake_100k           100k greenlets parked in Event::wait(), woken by one Event::set()
+//   BM_queue_pingpong      two greenlets bounce an int through two Queue<int>s: ns per round trip
+//   BM_pool_100k           Pool(1000): spawn 100k trivial tasks, join: total seconds
 //   BM_raw_switch          Boost.Context fiber ping-pong: the floor under every gev switch. gev
 //                          does not expose a raw switch, so this measures the library gev
 //                          switches with, not gev itself.
@@ -137,6 +139,40 @@ void BM_wake_100k(benchmark::State& state) {
   report_ns_per(state, "ns_per_waiter", static_cast<double>(state.iterations()) * kWaiters);
 }
 BENCHMARK(BM_wake_100k)->UseManualTime()->Iterations(3)->Unit(benchmark::kMillisecond);
+
+void BM_queue_pingpong(benchmark::State& state) {
+  constexpr int kRoundTrips = 50'000;
+  gev::Queue<int> q1, q2;
+  for (auto _ : state) {
+    auto b = gev::spawn([&] {
+      for (int i = 0; i < kRoundTrips; ++i) q2.put(q1.get());
+    });
+    auto a = gev::spawn([&] {
+      for (int i = 0; i < kRoundTrips; ++i) {
+        q1.put(i);
+        benchmark::DoNotOptimize(q2.get());
+      }
+    });
+    a->join();
+    b->join();
+  }
+  report_ns_per(state, "ns_per_round_trip", static_cast<double>(state.iterations()) * kRoundTrips);
+}
+BENCHMARK(BM_queue_pingpong)->UseRealTime();
+
+void BM_pool_100k(benchmark::State& state) {
+  constexpr int kTasks = 100'000;
+  double total = 0;
+  for (auto _ : state) {
+    gev::Pool pool{1000};
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < kTasks; ++i) pool.spawn([] {});
+    pool.join();
+    total += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+  state.counters["s_total"] = total / static_cast<double>(state.iterations());
+}
+BENCHMARK(BM_pool_100k)->UseRealTime()->Iterations(3)->Unit(benchmark::kMillisecond);
 
 void BM_raw_switch(benchmark::State& state) {
   namespace ctx = boost::context;

@@ -22,6 +22,8 @@ MICRO = {
     "BM_timeout_arm_cancel": ("timeout_arm_cancel_ns", "ns_per_op"),
     "BM_wake_100k": ("wake_100k_ns_per_waiter", "ns_per_waiter"),
     "BM_raw_switch": ("raw_switch_ns", "ns_per_switch"),
+    "BM_queue_pingpong": ("queue_pingpong_ns", "ns_per_round_trip"),
+    "BM_pool_100k": ("pool_100k_s", "s_total"),
 }
 # gev_memory key -> common key
 MEMORY = {
@@ -45,6 +47,12 @@ ROWS = [
      "<= 100 ns", 100.0,
      "from the wake-up until all 100k waiters have run and finished. gev: Event::set; gevent: "
      "Event.set; Go: close(chan)"),
+    ("queue_pingpong_ns", "Queue ping-pong, per round trip", "ns", "time", "< Go", None,
+     "two greenlets bounce an int through two Queue<int>s (put then get, both ways); gevent: "
+     "gevent.queue.Queue; Go: two unbuffered channels. The issue asks gev to beat Go here"),
+    ("pool_100k_s", "Pool(1000): spawn + join 100k trivial tasks", "s", "time", "-", None,
+     "gev::Pool / gevent.pool.Pool of 1000; Go: a 1000-slot buffered channel as the semaphore "
+     "plus a WaitGroup"),
     ("rss_per_parked_kib", "RSS per parked greenlet (100k)", "KiB", "memory", "<= 8 KiB", 8.0,
      "VmRSS growth / 100k after every greenlet ran and parked in a 24 h sleep (Go: a 24 h "
      "timer in a select), handles included; page tables (VmPTE) are not in VmRSS"),

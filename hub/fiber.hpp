@@ -114,6 +114,22 @@ class Fiber {
   // Registers `hook` to run when this fiber dies; unlink it (IntrusiveList::erase) to cancel.
   void add_death_hook(FiberDeathHook& hook) noexcept { death_hooks_.push_back(hook); }
 
+  // ---- generators and fiber-local storage (runtime/generator.hpp, runtime/local.hpp) ----------
+  // While a generator runs on behalf of this fiber, interrupts aimed at this fiber (kill,
+  // Timeout, LoopExit) go to the generator instead (Hub::interrupt follows the chain), so they
+  // land at the generator's blocking point, as in gevent where a generator runs on its caller's
+  // greenlet. Null otherwise.
+  Fiber* interrupt_delegate() const noexcept { return interrupt_delegate_; }
+  void set_interrupt_delegate(Fiber* to) noexcept { interrupt_delegate_ = to; }
+  // The fiber a generator currently runs for (its caller), or null: gev::local resolves
+  // through it, so a generator body sees its caller's values.
+  Fiber* acting_for() const noexcept { return acting_for_; }
+  void set_acting_for(Fiber* f) noexcept { acting_for_ = f; }
+  // gev::local's per-fiber table (owned by runtime/local.cpp, freed by a death hook); null until
+  // the fiber first touches a local.
+  void* local_storage() const noexcept { return local_storage_; }
+  void set_local_storage(void* p) noexcept { local_storage_ = p; }
+
  protected:
   // The fiber's body. Must not throw: Greenlet catches everything and stores it.
   virtual void fiber_main() noexcept = 0;
@@ -139,6 +155,9 @@ class Fiber {
   std::exception_ptr interrupt_;  // thrown at the next resume (kill, Timeout)
   bool interrupt_is_kill_ = false;
   const char* parked_on_ = nullptr;
+  Fiber* interrupt_delegate_ = nullptr;
+  Fiber* acting_for_ = nullptr;
+  void* local_storage_ = nullptr;
   std::uint32_t park_count_ = 0;
   State state_ = State::created;
   Kind kind_ = Kind::greenlet;

@@ -30,6 +30,12 @@ namespace {
 [[gnu::tls_model("initial-exec")]] thread_local Hub* tl_hub = nullptr;
 [[gnu::tls_model("initial-exec")]] thread_local bool tl_hub_destroyed = false;
 
+// Every hub of the process, for the blocking monitor (Hub::for_each_hub).
+// Never destroyed: a detached thread's hub may end after static destructors ran.
+std::mutex g_hubs_mutex;
+std::vector<Hub*>& g_hubs = *new std::vector<Hub*>;  // guarded by g_hubs_mutex
+bool g_publish_running = false;  // guarded by g_hubs_mutex: the default of new hubs
+
 struct HubOwner {
   Hub* hub = nullptr;
   ~HubOwner() { delete hub; }
@@ -183,9 +189,17 @@ Hub::Hub() : owner_(pthread_self()) {
   callbacks_.reserve(64);
   running_callbacks_.reserve(64);
   altstack_ = detail::overflow::install_for_thread();
+
+  std::lock_guard lock(g_hubs_mutex);
+  g_hubs.push_back(this);
+  publish_running_.store(g_publish_running, std::memory_order_relaxed);
 }
 
 Hub::~Hub() {
+  {
+    std::lock_guard lock(g_hubs_mutex);
+    std::erase(g_hubs, this);
+  }
   dying_ = true;
   // Unwind what is left so RAII runs (and LeakSanitizer sees no stranded objects). Only possible
   // from the main fiber: when the thread exits from inside a greenlet, the rest is abandoned.
@@ -204,11 +218,19 @@ Hub::~Hub() {
     }
   }
   detail::overflow::uninstall_for_thread(altstack_);
+  { std::lock_guard wait_for_posters(post_mutex_); }  // a post() still inside ev_async_send
   ev_ref(loop_);
   ev_async_stop(loop_, async_);
   delete async_;
   ev_loop_destroy(loop_);
   if (live_count_ == 0) stacks_.release(hub_fiber_->stack_);
+  // The main and hub fibers never die before now: what they armed (e.g. gev::local values)
+  // is released here, as bury() does for a greenlet.
+  for (Fiber* f : {main_, hub_fiber_}) {
+    while (detail::ListNode* n = f->death_hooks_.pop_front()) {
+      static_cast<detail::FiberDeathHook*>(n)->fiber_died();
+    }
+  }
   delete static_cast<HubFiber*>(hub_fiber_);
   delete static_cast<MainFiber*>(main_);
   if (tl_hub == this) {
@@ -239,7 +261,9 @@ void Hub::check_thread(const char* what) const {
 void Hub::switch_to(Fiber& to) noexcept {
   Fiber& from = *current_;
   current_ = &to;
-  ++switches_;
+  switches_.store(switches_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  if (publish_running_.load(std::memory_order_relaxed)) [[unlikely]]
+    publish_running(to);
   detail::asan::start_switch(from.state_ == Fiber::State::dead ? nullptr : &from.asan_fake_stack_,
                              to.asan_bottom_, to.asan_size_);
   bctx::transfer_t t = bctx::jump_fcontext(to.context_, &from);
@@ -344,12 +368,60 @@ void Hub::unpark(Fiber& f) noexcept {
   ++ready_count_;
 }
 
-void Hub::interrupt(Fiber& f, std::exception_ptr error, bool is_kill) noexcept {
+void Hub::interrupt(Fiber& target, std::exception_ptr error, bool is_kill) noexcept {
+  // A fiber waiting for a generator that runs on its behalf: the generator gets it. Never the
+  // running fiber itself (a body interrupting its own caller): then the last waiter in the chain
+  // is woken, and the generator protocol passes it on once the body parks.
+  Fiber* to = &target;
+  while (to->interrupt_delegate_ && to->interrupt_delegate_ != current_) {
+    to = to->interrupt_delegate_;
+  }
+  Fiber& f = *to;
   if (f.state_ == Fiber::State::dead || &f == hub_fiber_) return;
   if (f.interrupt_ && f.interrupt_is_kill_ && !is_kill) return;  // a kill outranks a timeout
   f.interrupt_ = std::move(error);
   f.interrupt_is_kill_ = is_kill;
   unpark(f);
+}
+
+void Hub::switch_into(Fiber& to, const char* reason) {
+  Fiber& self = *current_;
+  if (&self == hub_fiber_) [[unlikely]] {
+    throw BlockingSwitchOutError(
+        std::string("gev: blocking call (") + reason +
+        ") made inside the hub, e.g. from a post()/rawlink callback; spawn a greenlet for it");
+  }
+  if (&to == &self || &to == hub_fiber_ || to.state_ == Fiber::State::running ||
+      to.state_ == Fiber::State::dead) [[unlikely]] {
+    throw std::logic_error("gev: Hub::switch_into: the target fiber cannot be switched to");
+  }
+  if (to.context_ == nullptr) {
+    // Never ran: register it as start() would, then give it a stack.
+    if (to.ready_link_.linked()) {
+      detail::IntrusiveList::erase(to.ready_link_);
+      --ready_count_;
+    }
+    if (!to.registry_link_.linked()) {
+      registry_.push_back(to.registry_link_);
+      ++live_count_;
+    }
+    first_run(to);
+    if (to.state_ == Fiber::State::dead) return;  // no stack: it failed without running
+  } else if (to.ready_link_.linked()) {
+    // Woken (e.g. interrupted) but not yet run: it runs now instead.
+    detail::IntrusiveList::erase(to.ready_link_);
+    --ready_count_;
+  }
+  if (!self.stack_.canary_intact()) [[unlikely]]
+    overflow_detected(self);
+  self.state_ = Fiber::State::parked;
+  self.parked_on_ = reason;
+  ++self.park_count_;
+  to.state_ = Fiber::State::running;
+  switch_to(to);
+  self.parked_on_ = nullptr;
+  if (self.interrupt_) [[unlikely]]
+    throw_interrupt(self);
 }
 
 void Hub::start(Fiber& f) {
@@ -538,12 +610,11 @@ void Hub::call_soon(std::function<void()> fn) {
 }
 
 void Hub::post(std::function<void()> fn) {
-  bool wake;
-  {
-    std::lock_guard lock(post_mutex_);
-    wake = posts_.empty();
-    posts_.push_back(std::move(fn));
-  }
+  // Wake the loop while still holding the mutex: the posted function may end the hub's thread
+  // (HubThread::stop), and ~Hub takes this mutex before freeing the loop.
+  std::lock_guard lock(post_mutex_);
+  const bool wake = posts_.empty();
+  posts_.push_back(std::move(fn));
   if (wake) ev_async_send(loop_, async_);
 }
 
@@ -602,6 +673,63 @@ std::string Hub::describe_fibers(std::size_t limit) const {
   return out.empty() ? "none" : out;
 }
 
+void Hub::publish_running(Fiber& to) noexcept {
+  if (&to == hub_fiber_) {  // back in the hub: no name to publish
+    pulse_.in_fiber.store(false, std::memory_order_relaxed);
+    return;
+  }
+  char buf[sizeof pulse_.name] = {};
+  to.fiber_name_into(buf, sizeof buf - 1);
+  const std::uint32_t s = pulse_.seq.load(std::memory_order_relaxed);
+  pulse_.seq.store(s + 1, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_release);
+  for (std::size_t i = 0; i < Pulse::kWords; ++i) {
+    std::uint64_t word;
+    std::memcpy(&word, buf + i * sizeof word, sizeof word);
+    pulse_.name[i].store(word, std::memory_order_relaxed);
+  }
+  pulse_.in_fiber.store(true, std::memory_order_relaxed);
+  pulse_.seq.store(s + 2, std::memory_order_release);
+}
+
+bool Hub::running_fiber_name(char* buf, std::size_t len) const noexcept {
+  if (len == 0 || !publish_running_.load(std::memory_order_relaxed)) return false;
+  std::uint64_t words[Pulse::kWords];
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    const std::uint32_t s = pulse_.seq.load(std::memory_order_acquire);
+    if (s & 1u) continue;
+    for (std::size_t i = 0; i < Pulse::kWords; ++i) {
+      words[i] = pulse_.name[i].load(std::memory_order_relaxed);
+    }
+    const bool in_fiber = pulse_.in_fiber.load(std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (pulse_.seq.load(std::memory_order_relaxed) != s) continue;
+    if (!in_fiber) return false;
+    const std::size_t n = std::min(len - 1, sizeof words - 1);
+    std::memcpy(buf, words, n);
+    buf[n] = '\0';
+    return true;
+  }
+  return false;
+}
+
+void Hub::set_publish_running(bool on) {
+  std::lock_guard lock(g_hubs_mutex);
+  g_publish_running = on;
+  for (Hub* h : g_hubs) {
+    // Unknown until the hub's next switch: assume it is idle (never a false report).
+    if (on && !h->publish_running_.load(std::memory_order_relaxed)) {
+      h->pulse_.in_fiber.store(false, std::memory_order_relaxed);
+    }
+    h->publish_running_.store(on, std::memory_order_relaxed);
+  }
+}
+
+void Hub::for_each_hub(const std::function<void(Hub&)>& fn) {
+  std::lock_guard lock(g_hubs_mutex);
+  for (Hub* h : g_hubs) fn(*h);
+}
+
 void Hub::for_each_greenlet(const std::function<void(Fiber&)>& fn) {
   std::vector<Fiber*> live;
   for (auto* node = registry_.front(); node && node != registry_.end(); node = node->next) {
@@ -630,12 +758,15 @@ void Hub::reinit_after_fork() noexcept {
 }
 
 void HubAccess::atfork_prepare() noexcept {
+  g_hubs_mutex.lock();
   if (tl_hub) tl_hub->post_mutex_.lock();
 }
 void HubAccess::atfork_parent() noexcept {
   if (tl_hub) tl_hub->post_mutex_.unlock();
+  g_hubs_mutex.unlock();
 }
 void HubAccess::atfork_child() noexcept {
+  g_hubs_mutex.unlock();
   if (tl_hub) {
     tl_hub->post_mutex_.unlock();
     tl_hub->reinit_after_fork();

@@ -15,6 +15,8 @@
 #pragma once
 
 #include <pthread.h>
+
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -96,6 +98,15 @@ class Hub {
   // Throw `error` in `fiber` at its current (or next) blocking point. A kill replaces a pending
   // timeout; a timeout never replaces a pending kill.
   void interrupt(detail::Fiber& fiber, std::exception_ptr error, bool is_kill) noexcept;
+  // Direct hand-off, for generators (runtime/generator.hpp): park the current fiber with
+  // `reason`, as park() does, and run `to` at once instead of going through a hub turn. `to`
+  // must be parked, ready (it is taken out of the ready queue) or created and never run (its
+  // first run happens here, and it counts as a live greenlet from now on, as after start(); if
+  // no stack can be had it dies without running and this returns without switching). Returns
+  // when the current fiber is resumed, by unpark() or by another switch_into(); then throws its
+  // pending interrupt, like park(). Throws BlockingSwitchOutError in the hub itself and
+  // std::logic_error when `to` is the current fiber, the hub, running or dead.
+  void switch_into(detail::Fiber& to, const char* reason);
   // created -> ready: the fiber runs on a coming turn, never synchronously.
   void start(detail::Fiber& fiber);
   // created/ready-but-never-run -> dead, without running. Returns false if it already ran.
@@ -121,7 +132,8 @@ class Hub {
   // Calls fn for every live greenlet (not main, not the hub).
   void for_each_greenlet(const std::function<void(detail::Fiber&)>& fn);
   detail::StackPool& stacks() noexcept { return stacks_; }
-  std::uint64_t switch_count() const noexcept { return switches_; }
+  // Thread-safe (a relaxed atomic): the blocking monitor reads it from its own thread.
+  std::uint64_t switch_count() const noexcept { return switches_.load(std::memory_order_relaxed); }
 
   // Longest stretch the hub runs ready greenlets before polling I/O (default 1 ms).
   void set_switch_interval(Duration d) noexcept { switch_interval_ = d; }
@@ -129,6 +141,19 @@ class Hub {
 
   // Number of unreferenced watchers gev itself registered (signal handlers); for LoopExit text.
   void note_unreferenced_watcher(int delta) noexcept { unreferenced_watchers_ += delta; }
+
+  // ---- blocking monitor support (runtime/blocking_monitor.hpp); all thread-safe ------------
+  // Turns publishing of the running fiber's name at every switch on or off, for every hub that
+  // exists and every hub created later. Off by default; while off it costs one predictable
+  // branch per switch.
+  static void set_publish_running(bool on);
+  // Calls fn for every hub of the process, under a lock that keeps them from being destroyed
+  // meanwhile. fn must be quick and must not create or destroy hubs.
+  static void for_each_hub(const std::function<void(Hub&)>& fn);
+  // While publishing is on: writes the (NUL-terminated, possibly truncated) name of the fiber
+  // this hub switched to last into buf and returns true; returns false when the hub is in its
+  // own fiber (polling, callbacks) or publishing is off.
+  bool running_fiber_name(char* buf, std::size_t len) const noexcept;
 
   // Called in a forked child (through pthread_atfork) for the forking thread's hub.
   void reinit_after_fork() noexcept;
@@ -144,7 +169,8 @@ class Hub {
   void run_ready();
   void poll(bool may_block);
   void on_loop_empty();
-  void switch_to(detail::Fiber& to) noexcept;
+  // Always inlined: its few callers are the hot paths (an out-of-line call cost ~8 ns a yield).
+  [[gnu::always_inline]] inline void switch_to(detail::Fiber& to) noexcept;
   void after_switch_in_raw(void* prev_context, detail::Fiber* prev, detail::Fiber& self) noexcept;
   void first_run(detail::Fiber& fiber) noexcept;
   void bury(detail::Fiber& fiber) noexcept;
@@ -169,7 +195,19 @@ class Hub {
   detail::Fiber* run_once_waiter_ = nullptr;
   detail::StackPool stacks_;
   Duration switch_interval_ = std::chrono::milliseconds(1);
-  std::uint64_t switches_ = 0;
+  // Written by this hub's thread only (a relaxed load + store: a plain add, no locked
+  // instruction); read by the blocking monitor from another thread.
+  std::atomic<std::uint64_t> switches_{0};
+  // The running fiber's name for the blocking monitor: a seqlock, written by this hub's thread
+  // at each switch while publish_running_ is set, read by any thread.
+  [[gnu::cold, gnu::noinline]] void publish_running(detail::Fiber& to) noexcept;
+  std::atomic<bool> publish_running_{false};
+  struct Pulse {
+    std::atomic<std::uint32_t> seq{0};  // odd while being written
+    std::atomic<bool> in_fiber{false};  // running a greenlet or main; false is stored unlocked
+    static constexpr std::size_t kWords = 6;
+    std::atomic<std::uint64_t> name[kWords]{};  // NUL-padded name, 47 characters at most
+  } pulse_;
   int keep_alives_ = 0;
   int unreferenced_watchers_ = 0;
   bool dying_ = false;

@@ -60,7 +60,7 @@ class AsyncResult : public detail::AsyncResultBase {
 
   // Stores the value (replacing an earlier one) and wakes every waiter.
   template <class U = T>
-    requires std::constructible_from<T, U&&>
+  requires std::constructible_from<T, U&&>
   void set(U&& value) {
     value_.emplace(std::forward<U>(value));
     mark_ready();

@@ -1,7 +1,12 @@
 #include "gev/runtime/greenlet.hpp"
 
+#include <execinfo.h>
+
+#include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <typeinfo>
 
 #include "gev/hub/error_hook.hpp"
 #include "gev/hub/park_timer.hpp"
@@ -29,11 +34,86 @@ std::size_t format_default_name(char* buf, std::size_t len, std::uint64_t id) no
   return n;
 }
 
+bool env_flag(const char* name) noexcept {
+  const char* v = std::getenv(name);
+  return v && *v && std::strcmp(v, "0") != 0;
+}
+
+std::atomic<bool> g_track_spawn_site{env_flag("GEV_TRACK_SPAWN")};
+
+// dynamic_cast<GreenletBase*> costs ~20 ns, too much for every spawn made by a greenlet; the
+// answer depends only on the dynamic type, so remember it for the last type seen (usually the
+// one greenlet type a program spawns from). typeid is one load; the static_cast is valid because
+// the cached answer says the object is a GreenletBase.
+[[gnu::tls_model("initial-exec")]] thread_local const std::type_info* tl_last_type = nullptr;
+[[gnu::tls_model("initial-exec")]] thread_local bool tl_last_is_greenlet = false;
+
+GreenletBase* as_greenlet(detail::Fiber& f) noexcept {
+  const std::type_info* type = &typeid(f);
+  if (type != tl_last_type) {
+    tl_last_is_greenlet = dynamic_cast<GreenletBase*>(&f) != nullptr;
+    tl_last_type = type;
+  }
+  return tl_last_is_greenlet ? static_cast<GreenletBase*>(&f) : nullptr;
+}
+
 }  // namespace
+
+void set_track_spawn_site(bool on) noexcept {
+  g_track_spawn_site.store(on, std::memory_order_relaxed);
+}
+bool track_spawn_site() noexcept {
+  return g_track_spawn_site.load(std::memory_order_relaxed);
+}
 
 GreenletBase::GreenletBase(SpawnOptions options)
     : hub_(&Hub::current()), name_(std::move(options.name)), id_(next_greenlet_id()) {
   stack_size_ = options.stack_size;
+  detail::Fiber& creator = hub_->current_fiber();
+  if (!creator.is_main()) record_parent(creator);  // main: the defaults say so
+  if (g_track_spawn_site.load(std::memory_order_relaxed)) [[unlikely]]
+    capture_spawn_site();
+}
+
+void GreenletBase::record_parent(detail::Fiber& creator) noexcept {
+  if (creator.is_hub()) {
+    parent_kind_ = ParentKind::hub;
+  } else if (auto* g = as_greenlet(creator)) {
+    parent_kind_ = ParentKind::greenlet;
+    parent_id_ = g->id_;
+    try {
+      parent_name_ = g->name_;
+    } catch (...) {  // out of memory: the default name (from the id) will do
+    }
+  } else {
+    parent_kind_ = ParentKind::fiber;  // a raw fiber (a link callback), a generator, ...
+    try {
+      parent_name_ = creator.fiber_name();
+    } catch (...) {
+    }
+  }
+}
+
+[[gnu::noinline]] void GreenletBase::capture_spawn_site() noexcept {
+  spawn_site_.reset(new (std::nothrow) detail::SpawnSite);
+  if (spawn_site_)
+    spawn_site_->depth = backtrace(spawn_site_->frames, detail::SpawnSite::kMaxFrames);
+}
+
+std::string GreenletBase::parent_name() const {
+  switch (parent_kind_) {
+    case ParentKind::main:
+      return "main";
+    case ParentKind::hub:
+      return "hub";
+    case ParentKind::fiber:
+      return parent_name_.empty() ? "fiber" : parent_name_;
+    case ParentKind::greenlet:
+      break;
+  }
+  if (!parent_name_.empty()) return parent_name_;
+  char buf[32];
+  return std::string(buf, format_default_name(buf, sizeof buf, parent_id_));
 }
 
 GreenletBase::~GreenletBase() {
@@ -251,7 +331,10 @@ void GreenletBase::fiber_abandon() noexcept {
 GreenletBase* getcurrent() noexcept {
   Hub* hub = Hub::current_if_exists();
   if (!hub) return nullptr;
-  return dynamic_cast<GreenletBase*>(&hub->current_fiber());
+  // Inside a generator body: the greenlet the generator runs for (as in gevent).
+  detail::Fiber* f = &hub->current_fiber();
+  while (f->acting_for()) f = f->acting_for();
+  return dynamic_cast<GreenletBase*>(f);
 }
 
 }  // namespace gev

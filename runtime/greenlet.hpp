@@ -52,7 +52,21 @@ struct KillOptions {
   std::optional<Duration> timeout{};  // how long to wait when blocking (none = forever)
 };
 
+// Spawn-site tracking (off by default; GEV_TRACK_SPAWN=1 in the environment turns it on at
+// startup): while on, every greenlet records the return addresses of the code that created it,
+// and format_run_info() (runtime/run_info.hpp) prints them symbolized. While off, spawning costs
+// nothing extra.
+void set_track_spawn_site(bool on) noexcept;
+bool track_spawn_site() noexcept;
+
 namespace detail {
+// Return addresses captured at a greenlet's construction (spawn-site tracking).
+struct SpawnSite {
+  static constexpr int kMaxFrames = 24;
+  void* frames[kMaxFrames];
+  int depth = 0;
+};
+
 // Told when a greenlet finishes. Lives on the waiter's stack; allocation-free joins.
 struct DeathWaiter : ListNode {
   virtual void on_death(GreenletBase& g) noexcept = 0;
@@ -109,6 +123,14 @@ class GreenletBase : public detail::Fiber, public std::enable_shared_from_this<G
   std::string fiber_name() const override { return name(); }
   std::size_t fiber_name_into(char* buf, std::size_t len) const noexcept override;
 
+  // Who created this greenlet (its parent, for run-info): the creating greenlet's id, or 0 when
+  // it was created by the main greenlet, in the hub (a callback) or in another kind of fiber.
+  std::uint64_t parent_id() const noexcept { return parent_id_; }
+  // The parent's name as it was at creation: "main", "hub", a greenlet's or another fiber's.
+  std::string parent_name() const;
+  // Where it was created, if spawn-site tracking was on then (else nullptr).
+  const detail::SpawnSite* spawn_site() const noexcept { return spawn_site_.get(); }
+
  protected:
   explicit GreenletBase(SpawnOptions options = {});
   // Runs the body and stores its result (Greenlet<T> implements it).
@@ -119,6 +141,7 @@ class GreenletBase : public detail::Fiber, public std::enable_shared_from_this<G
  private:
   friend class GreenletAccess;
   enum class LinkKind : std::uint8_t { any, value, exception, raw };
+  enum class ParentKind : std::uint8_t { main, hub, greenlet, fiber };
 
   void fiber_main() noexcept override;
   void fiber_dead() noexcept override;
@@ -127,6 +150,8 @@ class GreenletBase : public detail::Fiber, public std::enable_shared_from_this<G
   void finish() noexcept;  // notify waiters, run links, report an error
   void schedule_link(LinkKind kind, const LinkFn& fn);
   static void on_start_timer(struct ev_loop*, ev_timer* w, int) noexcept;
+  void record_parent(detail::Fiber& creator) noexcept;
+  void capture_spawn_site() noexcept;
 
   Hub* hub_;
   std::string name_;
@@ -141,6 +166,10 @@ class GreenletBase : public detail::Fiber, public std::enable_shared_from_this<G
   bool ran_ = false;
   bool finished_ = false;
   bool killed_ = false;  // ended by GreenletExit
+  ParentKind parent_kind_ = ParentKind::main;
+  std::uint64_t parent_id_ = 0;
+  std::string parent_name_;  // a parent greenlet's custom name (empty: its default name)
+  std::unique_ptr<detail::SpawnSite> spawn_site_;
 };
 
 namespace detail {

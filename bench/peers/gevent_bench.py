@@ -132,6 +132,49 @@ def bench_wake_100k():
     return per
 
 
+def bench_queue_pingpong():
+    """Seconds per round trip: A puts into q1 and gets from q2; B gets from q1 and puts into q2."""
+    from gevent.queue import Queue
+
+    n = 10_000 if QUICK else 50_000
+
+    def once():
+        q1, q2 = Queue(), Queue()
+
+        def a():
+            for i in range(n):
+                q1.put(i)
+                q2.get()
+
+        def b():
+            for _ in range(n):
+                q2.put(q1.get())
+
+        t0 = time.perf_counter()
+        ga, gb = gevent.spawn(a), gevent.spawn(b)
+        gevent.joinall([ga, gb])
+        return (time.perf_counter() - t0) / n
+
+    return warm_then_time(once)
+
+
+def bench_pool_100k():
+    """Seconds to run 100k trivial tasks through a Pool(1000) (spawn each, then join)."""
+    from gevent.pool import Pool
+
+    n = 20_000 if QUICK else 100_000
+
+    def once():
+        pool = Pool(1000)
+        t0 = time.perf_counter()
+        for _ in range(n):
+            pool.spawn(int)
+        pool.join()
+        return (time.perf_counter() - t0) * (100_000 / n)
+
+    return warm_then_time(once)
+
+
 def bench_raw_switch():
     """greenlet.switch ping-pong without the hub: the floor under every gevent switch."""
     n = 100_000 if QUICK else 500_000
@@ -190,6 +233,8 @@ def main():
     emit("timeout_arm_cancel_ns", f"{bench_timeout_arm_cancel() * 1e9:.1f}")
     emit("wake_100k_ns_per_waiter", f"{bench_wake_100k() * 1e9:.1f}")
     emit("raw_switch_ns", f"{bench_raw_switch() * 1e9:.1f}")
+    emit("queue_pingpong_ns", f"{bench_queue_pingpong() * 1e9:.1f}")
+    emit("pool_100k_s", f"{bench_pool_100k():.4f}")
 
 
 if __name__ == "__main__":

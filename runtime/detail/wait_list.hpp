@@ -11,6 +11,9 @@
 //   * If the greenlet is killed or times out after being notified but before accept(), its
 //     destructor calls the primitive's `on_abandon(waiter)` hook, which gives the resource back
 //     (typically by notifying the next waiter). No permit, item or wake-up is ever lost.
+//     on_abandon runs from ~Waiter, after a derived waiter's own members are destroyed: a
+//     waiter type that carries a payload (a queue item) must give it back in its own
+//     destructor and then call accept(), not read it in on_abandon.
 //
 // Typical use (Semaphore::acquire):
 //

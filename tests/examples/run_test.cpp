@@ -103,3 +103,65 @@ TEST_CASE("event_async_result: subscribers wake on set; worker3 runs while the w
         "Hello!\n");
   CHECK(r.seconds >= 2.9);  // the setter really slept its 3 s
 }
+
+TEST_CASE("queue_example: bounded producer/consumers with close(), JoinableQueue workers") {
+  Run r = run_example("queue_example");
+  INFO(r.output);
+  CHECK(r.exit_code == 0);
+  CHECK(r.output ==
+        "produced 1\n"
+        "produced 2\n"
+        "consumer-a got 1\n"
+        "consumer-a got 2\n"
+        "consumer-a got 3\n"
+        "produced 3\n"
+        "produced 4\n"
+        "produced 5\n"
+        "produced 6\n"
+        "producer done\n"
+        "consumer-a got 4\n"
+        "consumer-a got 6\n"
+        "consumer-a finished, total 16\n"
+        "consumer-b got 5\n"
+        "consumer-b finished, total 5\n"
+        "worker 1 finished fetch\n"
+        "worker 2 finished parse\n"
+        "worker 1 finished store\n"
+        "worker 2 finished index\n"
+        "all 4 jobs done\n"
+        "workers stopped\n");
+}
+
+TEST_CASE("consumer_producer: the seed's yield/send producer-consumer") {
+  Run r = run_example("consumer_producer");
+  INFO(r.output);
+  CHECK(r.exit_code == 0);
+  std::string expected;
+  for (int n = 1; n <= 5; ++n) {
+    expected += "[PRODUCER] Producing " + std::to_string(n) + "...\n";
+    expected += "[CONSUMER] Consuming " + std::to_string(n) + "...\n";
+    expected += "[PRODUCER] Consumer return: 200 OK\n";
+  }
+  expected += "consumer closed: yes\n";
+  CHECK(r.output == expected);
+}
+
+TEST_CASE("fibonacci: the Fab iterator class and the fab generator both give 1 1 2 3 5") {
+  Run r = run_example("fibonacci");
+  INFO(r.output);
+  CHECK(r.exit_code == 0);
+  CHECK(r.output ==
+        "Fab(5), iterator class:\n1\n1\n2\n3\n5\n"
+        "fab(5), generator:\n1\n1\n2\n3\n5\n");
+}
+
+TEST_CASE("read_file_blocks: a generator reads a file in 1024-byte blocks and closes it") {
+  Run r = run_example("read_file_blocks");
+  INFO(r.output);
+  CHECK(r.exit_code == 0);
+  CHECK(contains(r.output, "in 1024-byte blocks"));
+  CHECK(contains(r.output, "block 1: 1024 bytes"));
+  CHECK(contains(r.output, "): OK"));
+  CHECK(contains(r.output, "stopped after 2 blocks; open files while the generator lives: 1"));
+  CHECK(contains(r.output, "open files after the generator is destroyed: 0"));
+}

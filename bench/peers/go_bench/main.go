@@ -161,6 +161,52 @@ func benchWake100k() float64 {
 	return total / float64(rounds)
 }
 
+// Unbuffered channel ping-pong: seconds per round trip (A sends on c1 and receives on c2; B
+// receives on c1 and sends on c2).
+func benchQueuePingPong() float64 {
+	n := pick(200_000, 20_000)
+	round := func() float64 {
+		c1, c2 := make(chan int), make(chan int)
+		done := make(chan struct{})
+		go func() {
+			for i := 0; i < n; i++ {
+				c2 <- <-c1
+			}
+			close(done)
+		}()
+		t0 := time.Now()
+		for i := 0; i < n; i++ {
+			c1 <- i
+			<-c2
+		}
+		<-done
+		return time.Since(t0).Seconds() / float64(n)
+	}
+	return warmThenTime(round)
+}
+
+// 100k trivial tasks through a pool of 1000: a buffered channel as the semaphore plus a
+// WaitGroup, Go's idiomatic bounded pool. Seconds in total.
+func benchPool100k() float64 {
+	const n = 100_000
+	round := func() float64 {
+		sem := make(chan struct{}, 1000)
+		var wg sync.WaitGroup
+		t0 := time.Now()
+		for i := 0; i < n; i++ {
+			sem <- struct{}{}
+			wg.Add(1)
+			go func() {
+				<-sem
+				wg.Done()
+			}()
+		}
+		wg.Wait()
+		return time.Since(t0).Seconds()
+	}
+	return warmThenTime(round)
+}
+
 // RSS per goroutine parked in a 24 h sleep (a timer + select, so it can be released), and the
 // time to start them and to release them all.
 func benchRSSParked(n int) (kib, spawnS, releaseS float64) {
@@ -206,4 +252,6 @@ func main() {
 	emit("sleep_100k_s", benchSleep100k(), 4)
 	emit("timeout_arm_cancel_ns", benchTimeoutArmCancel()*1e9, 1)
 	emit("wake_100k_ns_per_waiter", benchWake100k()*1e9, 1)
+	emit("queue_pingpong_ns", benchQueuePingPong()*1e9, 1)
+	emit("pool_100k_s", benchPool100k(), 4)
 }
