@@ -152,19 +152,25 @@ class ThreadResult {
   reference get() { return get_impl(std::nullopt); }
   reference get(Duration timeout) { return get_impl(timeout); }
   // Parks until finished; false if `timeout` passed first. Never rethrows.
-  bool wait(std::optional<Duration> timeout = std::nullopt) { return state_->wait(timeout); }
+  bool wait(std::optional<Duration> timeout = std::nullopt) { return checked().wait(timeout); }
 
+  // A default-constructed handle is not valid(): the state queries say "not ready", and get()
+  // and wait() throw std::logic_error.
   bool valid() const noexcept { return state_ != nullptr; }
-  bool ready() const noexcept { return state_->ready(); }
-  bool successful() const noexcept { return state_->successful(); }
-  std::exception_ptr exception() const noexcept { return state_->exception(); }
+  bool ready() const noexcept { return state_ && state_->ready(); }
+  bool successful() const noexcept { return state_ && state_->successful(); }
+  std::exception_ptr exception() const noexcept { return state_ ? state_->exception() : nullptr; }
 
  private:
   friend class ThreadPool;
   explicit ThreadResult(std::shared_ptr<detail::ThreadTaskState<T>> s) : state_(std::move(s)) {}
 
+  detail::ThreadTaskState<T>& checked() const {
+    if (!state_) throw std::logic_error("gev::ThreadResult: no task (default-constructed handle)");
+    return *state_;
+  }
   reference get_impl(std::optional<Duration> timeout) {
-    state_->wait_for_result(timeout);
+    checked().wait_for_result(timeout);
     if constexpr (!std::is_void_v<T>) return *state_->value;
   }
 

@@ -310,3 +310,13 @@ TEST_CASE("ThreadPool: used from a second hub thread") {
   CHECK(fut.get() == 3);
   expect_quiet_hub();
 }
+
+TEST_CASE("ThreadResult: a default-constructed handle is invalid, not undefined behaviour") {
+  gev::ThreadResult<int> none;
+  CHECK_FALSE(none.valid());
+  CHECK_FALSE(none.ready());
+  CHECK_FALSE(none.successful());
+  CHECK(none.exception() == nullptr);
+  CHECK_THROWS_AS(none.get(), std::logic_error);
+  CHECK_THROWS_AS(none.wait(), std::logic_error);
+}
