@@ -16,4 +16,21 @@ int main() {
   auto done = gev::joinall({a, b, c});
   std::printf("consumer: %zu greenlets joined, sum %d\n", done.size(),
               a->get() + b->get() + c->get());
+
+  // The toolkit from the installed headers: a generator feeding a queue drained by a pool.
+  gev::Generator<int> numbers([](gev::Yield<int>& co) {
+    for (int i = 1; i <= 4; ++i) co.yield(i);
+  });
+  gev::Queue<int> queue;
+  gev::Pool pool{2};
+  int total = 0;
+  for (int n : numbers) queue.put(n);
+  queue.close();
+  for (int i = 0; i < 2; ++i) {
+    pool.spawn([&] {
+      for (int n : queue) total += n;
+    });
+  }
+  pool.join();
+  std::printf("consumer: toolkit total %d\n", total);
 }
