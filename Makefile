@@ -7,7 +7,7 @@ BENCH_BUILD ?= build-release
 JOBS        ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build demo test test-release test-asan test-valgrind bench install clean format
+.PHONY: all deps build demo test test-release test-asan test-tsan test-valgrind bench install clean format
 
 all: build
 
@@ -39,6 +39,14 @@ test-asan: deps
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --no-tests=error --output-on-failure -j$(JOBS) --timeout 900 -LE no-asan
 
+# The thread-crossing tests (ThreadPool) under ThreadSanitizer, in their own build.
+TSAN_BUILD ?= build-tsan
+test-tsan: deps
+	cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DGEV_SANITIZE=thread \
+	      -DGEV_BUILD_TESTS=ON -DGEV_BUILD_EXAMPLES=OFF -DGEV_BUILD_BENCH=OFF $(CMAKE_FLAGS)
+	cmake --build $(TSAN_BUILD) -j$(JOBS) --target runtime_thread_pool
+	cd $(TSAN_BUILD) && ctest --no-tests=error --output-on-failure -L tsan
+
 # The release suite under Valgrind memcheck (not part of `make test`: it takes several minutes).
 test-valgrind: build
 	scripts/valgrind-tests.sh $(BUILD)
@@ -57,4 +65,4 @@ format:
 	clang-format -i $$(git ls-files '*.cpp' '*.hpp')
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(BENCH_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(BENCH_BUILD) $(TSAN_BUILD)

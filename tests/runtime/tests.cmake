@@ -2,17 +2,12 @@
 # ThreadSanitizer, in a build configured for it (every layer must be instrumented: mixing
 # instrumented and plain code makes TSan report false races on shared_ptr reference counts):
 #
-#   cmake -S . -B build-tsan -DGEV_SANITIZE=thread -DGEV_BUILD_BENCH=OFF
-#   cmake --build build-tsan --target runtime_thread_pool
-#   cd build-tsan && ctest -L tsan
+#   make test-tsan
 #
 # Fiber switches are not annotated for TSan (__tsan_switch_to_fiber), so its report stacks mix
 # greenlets; the race detection itself holds because all greenlets of a hub share one thread.
 if(GEV_SANITIZE MATCHES "thread" AND TARGET runtime_thread_pool)
-  # The HubThread case is left out: it trips a race in Hub::post()/HubThread::stop()
-  # (post() touches the loop after releasing its mutex), which is hub/'s to fix.
-  add_test(NAME runtime_thread_pool_tsan
-           COMMAND runtime_thread_pool "--test-case-exclude=*second hub thread*")
+  add_test(NAME runtime_thread_pool_tsan COMMAND runtime_thread_pool)
   set_tests_properties(runtime_thread_pool_tsan PROPERTIES
     LABELS tsan TIMEOUT 600 ENVIRONMENT "TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1")
 endif()
