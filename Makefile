@@ -22,9 +22,10 @@ build: deps
 demo: build
 	$(BUILD)/examples/demo
 
-# The whole suite, then again under AddressSanitizer + UndefinedBehaviorSanitizer.
-test: test-release test-asan
-	@echo "gev: all tests passed (release and ASan+UBSan builds)"
+# The whole suite, then again under AddressSanitizer + UndefinedBehaviorSanitizer, then the
+# thread-crossing tests under ThreadSanitizer.
+test: test-release test-asan test-tsan
+	@echo "gev: all tests passed (release, ASan+UBSan, and the ThreadSanitizer build)"
 
 test-release: build
 	cd $(BUILD) && ctest --no-tests=error --output-on-failure -j$(JOBS) --timeout 600
