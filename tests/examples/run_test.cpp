@@ -165,3 +165,13 @@ TEST_CASE("read_file_blocks: a generator reads a file in 1024-byte blocks and cl
   CHECK(contains(r.output, "stopped after 2 blocks; open files while the generator lives: 1"));
   CHECK(contains(r.output, "open files after the generator is destroyed: 0"));
 }
+
+TEST_CASE("echo: ten concurrent clients get their lines back from the echo server") {
+  Run r = run_example("echo");
+  INFO(r.output);
+  CHECK(r.exit_code == 0);
+  std::string expected;
+  for (int i = 1; i <= 10; ++i) expected += "hello from client " + std::to_string(i) + "\n";
+  expected += "echo done\n";
+  CHECK(r.output == expected);
+}
