@@ -18,8 +18,8 @@ namespace gev::net {
 class Address {
  public:
   Address() noexcept;
-  // A numeric IPv4 or IPv6 host ("127.0.0.1", "::1", "" = any IPv4 address) and a port. Throws
-  // std::invalid_argument naming the host if it is not numeric (use resolve() for names).
+  // A numeric IPv4 or IPv6 host ("127.0.0.1", "::1" or "[::1]", "" = any IPv4 address) and a
+  // port. Throws std::invalid_argument naming the host if it is not numeric (use resolve()).
   Address(std::string_view host, std::uint16_t port);
   static Address unix_path(std::string_view path);
   static Address from_sockaddr(const sockaddr* sa, socklen_t len);
@@ -43,7 +43,7 @@ class Address {
   socklen_t length_;
 };
 
-// True if `host` is a numeric IPv4/IPv6 literal (no resolver needed).
+// True if `host` is a numeric IPv4/IPv6 literal, bracketed IPv6 or "" (no resolver needed).
 bool is_numeric_host(std::string_view host) noexcept;
 
 }  // namespace gev::net
