@@ -10,6 +10,7 @@
 #include "gev/net/address.hpp"
 #include "gev/net/resolver.hpp"
 #include "gev/net/socket.hpp"
+#include "gev/net/stream_server.hpp"
 #include "gev/runtime/async_result.hpp"
 #include "gev/runtime/blocking_monitor.hpp"
 #include "gev/runtime/channel.hpp"

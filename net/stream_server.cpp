@@ -1,0 +1,114 @@
+#include "gev/net/stream_server.hpp"
+
+#include <cerrno>
+#include <cstdio>
+#include <stdexcept>
+
+#include "gev/hub/error_hook.hpp"
+#include "gev/runtime/sleep.hpp"
+
+namespace gev::net {
+
+StreamServer::StreamServer(Address listen_address, Handler handler)
+    : StreamServer(std::move(listen_address), std::move(handler), Options{}) {}
+
+StreamServer::StreamServer(Address listen_address, Handler handler, Options options)
+    : address_(std::move(listen_address)),
+      handler_(std::move(handler)),
+      options_(options),
+      pool_(options.max_connections ? options.max_connections : 1) {
+  if (!handler_) throw std::invalid_argument("gev::net::StreamServer: no handler");
+}
+
+StreamServer::StreamServer(Socket listener, Handler handler, Options options)
+    : StreamServer(Address(), std::move(handler), options) {
+  listener_ = std::move(listener);
+}
+
+StreamServer::~StreamServer() {
+  if (started_ && !stopped_.is_set()) {
+    try {
+      stop(Duration::zero());
+    } catch (...) {
+      report_error("StreamServer destructor", std::current_exception());
+    }
+  }
+}
+
+void StreamServer::start() {
+  if (started_) return;
+  if (!listener_) {
+    Socket s(address_.family(), SOCK_STREAM);
+    if (options_.reuse_address && address_.family() != AF_UNIX) {
+      s.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1);
+    }
+    if (options_.reuse_port) s.setsockopt(SOL_SOCKET, SO_REUSEPORT, 1);
+    s.bind(address_);
+    listener_ = std::move(s);
+  }
+  listener_.listen(options_.backlog);  // harmless on a socket that already listens
+  address_ = listener_.local_address();
+  started_ = true;
+  acceptor_ = gev::spawn(SpawnOptions{.name = "StreamServer(" + address_.to_string() + ")"},
+                         [this] { accept_loop(); });
+}
+
+void StreamServer::accept_loop() {
+  Duration backoff = std::chrono::milliseconds(10);
+  bool warned = false;
+  for (;;) {
+    pool_.wait_available();  // full: leave new clients in the backlog
+    for (std::size_t n = 0; n < options_.max_accept && !pool_.full(); ++n) {
+      Address peer;
+      Socket client;
+      try {
+        client = listener_.accept(&peer);
+      } catch (const std::system_error& e) {
+        const int err = e.code().value();
+        if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+          // Out of descriptors: back off instead of spinning on a ready listener.
+          if (!warned) {
+            std::fprintf(stderr, "gev::net::StreamServer(%s): %s; backing off\n",
+                         address_.to_string().c_str(), e.what());
+            warned = true;
+          }
+          gev::sleep(backoff);
+          backoff = std::min<Duration>(backoff * 2, std::chrono::seconds(1));
+          break;
+        }
+        throw;  // EBADF after stop() closed the listener, or a real error
+      }
+      backoff = std::chrono::milliseconds(10);
+      warned = false;
+      ++accepted_;
+      auto conn = std::make_shared<Socket>(std::move(client));
+      pool_.spawn([this, conn, peer] {
+        try {
+          handler_(*conn, peer);
+        } catch (const GreenletExit&) {
+          throw;
+        } catch (...) {
+          report_error("StreamServer handler for " + peer.to_string(), std::current_exception());
+        }
+      });
+    }
+    gev::sleep(Duration::zero());  // let the handlers just accepted run
+  }
+}
+
+void StreamServer::serve_forever() {
+  start();
+  stopped_.wait();
+}
+
+bool StreamServer::stop(std::optional<Duration> timeout) {
+  if (!started_ || stopped_.is_set()) return true;
+  if (acceptor_) acceptor_->kill({.block = true});
+  listener_.close();
+  bool clean = pool_.join(timeout);
+  if (!clean) pool_.kill();
+  stopped_.set();
+  return clean;
+}
+
+}  // namespace gev::net
