@@ -76,7 +76,12 @@ void StreamServer::accept_loop() {
           backoff = std::min<Duration>(backoff * 2, std::chrono::seconds(1));
           break;
         }
-        throw;  // EBADF after stop() closed the listener, or a real error
+        if (err == EBADF || !listener_) throw;  // stop() closed the listener
+        // A failure of one incoming connection (EPROTO, EPERM from a firewall, ...): report it
+        // and keep serving the others.
+        report_error("StreamServer(" + address_.to_string() + ") accept", std::current_exception());
+        gev::sleep(std::chrono::milliseconds(1));
+        break;
       }
       backoff = std::chrono::milliseconds(10);
       warned = false;
