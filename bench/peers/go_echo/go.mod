@@ -1,0 +1,3 @@
+module gevecho
+
+go 1.19
