@@ -42,7 +42,30 @@ class LockNotOwned : public std::logic_error {
 
 // A counting semaphore (gevent.lock.Semaphore). Unbounded: release() may raise the counter
 // above its initial value.
-class Semaphore {
+namespace detail {
+// std::Lockable / TimedLockable (for std::lock_guard, std::unique_lock, std::scoped_lock) in
+// terms of Derived::acquire(blocking, timeout) and Derived::release().
+template <class Derived>
+class StdLockable {
+ public:
+  void lock() { self().acquire(); }
+  void unlock() { self().release(); }
+  bool try_lock() { return self().acquire(false); }
+  template <class Rep, class Period>
+  bool try_lock_for(const std::chrono::duration<Rep, Period>& d) {
+    return self().acquire(true, std::chrono::duration_cast<Duration>(d));
+  }
+  template <class Clock, class Dur>
+  bool try_lock_until(const std::chrono::time_point<Clock, Dur>& t) {
+    return try_lock_for(t - Clock::now());
+  }
+
+ private:
+  Derived& self() { return static_cast<Derived&>(*this); }
+};
+}  // namespace detail
+
+class Semaphore : public detail::StdLockable<Semaphore> {
  public:
   explicit Semaphore(std::size_t value = 1);
   Semaphore(const Semaphore&) = delete;
@@ -67,19 +90,6 @@ class Semaphore {
   // Waits until a permit is free, without taking it (gevent's Semaphore.wait). Returns true if
   // one was free, false if `timeout` passed first.
   bool wait(std::optional<Duration> timeout = std::nullopt);
-
-  // std::Lockable / TimedLockable, for std::lock_guard, std::unique_lock, std::scoped_lock.
-  void lock() { acquire(); }
-  void unlock() { release(); }
-  bool try_lock() { return acquire(false); }
-  template <class Rep, class Period>
-  bool try_lock_for(const std::chrono::duration<Rep, Period>& d) {
-    return acquire(true, std::chrono::duration_cast<Duration>(d));
-  }
-  template <class Clock, class Dur>
-  bool try_lock_until(const std::chrono::time_point<Clock, Dur>& t) {
-    return try_lock_for(t - Clock::now());
-  }
 
  protected:
   // `bound`: release() beyond it throws SemaphoreOverflow; `kind` names the class in messages.
@@ -125,7 +135,7 @@ class Lock : public BoundedSemaphore {
 // A reentrant lock (gevent.lock.RLock): the greenlet holding it may acquire it again; it is free
 // once released as many times. The owner is the current greenlet (the main greenlet counts as
 // one). release() by any other greenlet throws LockNotOwned.
-class RLock {
+class RLock : public detail::StdLockable<RLock> {
  public:
   RLock();
   RLock(const RLock&) = delete;
@@ -140,18 +150,6 @@ class RLock {
   bool is_owned() const noexcept;
   // Recursion depth of the owner (0 when free).
   std::size_t count() const noexcept { return count_; }
-
-  void lock() { acquire(); }
-  void unlock() { release(); }
-  bool try_lock() { return acquire(false); }
-  template <class Rep, class Period>
-  bool try_lock_for(const std::chrono::duration<Rep, Period>& d) {
-    return acquire(true, std::chrono::duration_cast<Duration>(d));
-  }
-  template <class Clock, class Dur>
-  bool try_lock_until(const std::chrono::time_point<Clock, Dur>& t) {
-    return try_lock_for(t - Clock::now());
-  }
 
  private:
   Hub* hub_;
