@@ -14,6 +14,24 @@
 
 namespace gev::test {
 
+// A non-blocking pipe, closed on destruction.
+struct Pipe {
+  int r = -1;
+  int w = -1;
+  Pipe() {
+    int fds[2];
+    if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) std::abort();
+    r = fds[0];
+    w = fds[1];
+  }
+  Pipe(const Pipe&) = delete;
+  Pipe& operator=(const Pipe&) = delete;
+  ~Pipe() {
+    if (r >= 0) close(r);
+    if (w >= 0) close(w);
+  }
+};
+
 struct ChildResult {
   int status = 0;      // raw waitpid status
   std::string output;  // the child's stdout and stderr, interleaved

@@ -12,26 +12,15 @@
 #include <string>
 #include <thread>
 
+#include "support.hpp"
+
 using namespace std::chrono_literals;
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-struct Pipe {
-  int r = -1;
-  int w = -1;
-  Pipe() {
-    int fds[2];
-    REQUIRE(pipe2(fds, O_NONBLOCK | O_CLOEXEC) == 0);
-    r = fds[0];
-    w = fds[1];
-  }
-  ~Pipe() {
-    if (r >= 0) close(r);
-    if (w >= 0) close(w);
-  }
-};
+using gev::test::Pipe;
 
 double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();

@@ -97,4 +97,29 @@ inline CaughtError catch_system_error(const std::function<void()>& fn) {
   return r;
 }
 
+// Sends `message`, reads the same number of bytes back.
+inline std::string echo_once(gev::net::Socket& s, const std::string& message) {
+  s.sendall(message);
+  std::string got;
+  char buf[1024];
+  for (int i = 0; i < 100000 && got.size() < message.size(); ++i) {
+    std::size_t n = s.recv(buf, sizeof buf);
+    if (n == 0) break;
+    got.append(buf, n);
+  }
+  return got;
+}
+
+// Reads until the peer closes (bounded by `limit` bytes).
+inline std::string read_to_eof(gev::net::Socket& s, std::size_t limit = 1 << 20) {
+  std::string got;
+  char buf[4096];
+  for (int i = 0; i < 1000000 && got.size() <= limit; ++i) {
+    std::size_t n = s.recv(buf, sizeof buf);
+    if (n == 0) break;
+    got.append(buf, n);
+  }
+  return got;
+}
+
 }  // namespace gev::test

@@ -28,8 +28,10 @@ using gev::net::Address;
 using gev::net::Socket;
 using gev::net::StreamServer;
 using gev::test::catch_system_error;
+using gev::test::echo_once;
 using gev::test::FdBaseline;
 using gev::test::make_listener;
+using gev::test::read_to_eof;
 using gev::test::wait_until;
 
 namespace {
@@ -43,29 +45,6 @@ void echo_handler(Socket& client, const Address&) {
     if (n == 0) break;
     client.sendall(buf, n);
   }
-}
-
-std::string echo_once(Socket& s, const std::string& message) {
-  s.sendall(message);
-  std::string got;
-  char buf[1024];
-  for (int i = 0; i < 100000 && got.size() < message.size(); ++i) {
-    std::size_t n = s.recv(buf, sizeof buf);
-    if (n == 0) break;
-    got.append(buf, n);
-  }
-  return got;
-}
-
-std::string read_to_eof(Socket& s, std::size_t limit = 1 << 20) {
-  std::string got;
-  char buf[4096];
-  for (int i = 0; i < 1000000 && got.size() <= limit; ++i) {
-    std::size_t n = s.recv(buf, sizeof buf);
-    if (n == 0) break;
-    got.append(buf, n);
-  }
-  return got;
 }
 
 Socket connect_to(const StreamServer& server) {
