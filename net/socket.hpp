@@ -102,6 +102,18 @@ class Socket {
   // SO_ERROR, cleared by reading it.
   int pending_error() const { return getsockopt_int(SOL_SOCKET, SO_ERROR); }
 
+  // ---- readiness (gevent.socket.wait_read / wait_write) ---------------------------------------
+  // Park until the descriptor is readable / writable, for layers that do their own I/O on
+  // fileno() (TLS, c-ares). `timeout` bounds the wait (nullopt: forever, zero: throw EAGAIN
+  // at once); on expiry throws net::timeout naming `operation`. Same errors as recv/send:
+  // EBADF if closed meanwhile, ConcurrentObjectUseError for a second waiter.
+  void wait_readable(const char* operation, std::optional<Duration> timeout) {
+    wait(Direction::read, operation, timeout);
+  }
+  void wait_writable(const char* operation, std::optional<Duration> timeout) {
+    wait(Direction::write, operation, timeout);
+  }
+
  private:
   // One direction's parked greenlet and its watcher (started only while parked).
   struct Waiter {

@@ -5,7 +5,7 @@
 set -euo pipefail
 
 packages=(cmake make g++ pkg-config libev-dev libboost-context-dev libboost-dev libssl-dev
-          doctest-dev libbenchmark-dev valgrind)
+          libc-ares-dev openssl dnsmasq-base doctest-dev libbenchmark-dev valgrind)
 if [[ "${1:-}" == "bench" ]]; then
   packages+=(python3-gevent golang-go)
 fi
