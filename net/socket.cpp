@@ -2,8 +2,10 @@
 
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <sys/sendfile.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -108,8 +110,10 @@ void Socket::wait(Direction dir, const char* operation, std::optional<Duration> 
   if (timeout && timeout->count() <= 0) fail(EAGAIN, operation);  // non-blocking socket
   w.fiber = &hub.current_fiber();
   w.fired = 0;
+  // ev_io_set only when the descriptor changed: it flags the fd for an epoll_ctl on the next
+  // loop turn, whereas a stop/start with the same fd and events costs no system call.
+  if (w.io.fd != fd_) ev_io_set(&w.io, fd_, dir == Direction::read ? EV_READ : EV_WRITE);
   w.io.data = &w;
-  ev_io_set(&w.io, fd_, dir == Direction::read ? EV_READ : EV_WRITE);
   ev_io_start(hub.loop(), &w.io);
   struct Stop {
     Hub& hub;
@@ -196,6 +200,12 @@ std::size_t Socket::recv(void* buffer, std::size_t size, int flags) {
   }
 }
 
+std::string Socket::recv(std::size_t max_bytes) {
+  std::string out(max_bytes, '\0');
+  out.resize(recv(out.data(), out.size()));
+  return out;
+}
+
 std::size_t Socket::recvfrom(void* buffer, std::size_t size, Address& from, int flags) {
   check_open("recvfrom");
   for (;;) {
@@ -271,6 +281,77 @@ std::size_t Socket::sendto(const void* data, std::size_t size, const Address& to
   }
 }
 
+std::size_t Socket::sendfile(int file_fd, off_t offset, std::optional<std::size_t> count) {
+  check_open("sendfile");
+  std::optional<Clock::time_point> deadline;
+  if (timeout_ && timeout_->count() > 0) {
+    deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(*timeout_);
+  }
+  std::size_t sent = 0;
+  // sendfile(2) moves at most 0x7ffff000 bytes per call.
+  constexpr std::size_t kChunk = std::size_t{1} << 30;
+  while (!count || sent < *count) {
+    const std::size_t want = count ? std::min(*count - sent, kChunk) : kChunk;
+    ssize_t n = ::sendfile(fd_, file_fd, &offset, want);
+    if (n > 0) {
+      sent += static_cast<std::size_t>(n);
+      continue;
+    }
+    if (n == 0) break;  // end of the file
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) fail(errno, "sendfile");
+    std::optional<Duration> left = timeout_;
+    if (deadline) {
+      left = std::chrono::duration_cast<Duration>(*deadline - Clock::now());
+      if (left->count() <= 0) {
+        throw net::timeout("gev::net: sendfile timed out after " + seconds_text(*timeout_) +
+                           " with " + std::to_string(sent) + " bytes sent");
+      }
+    }
+    wait(Direction::write, "sendfile", left);
+  }
+  return sent;
+}
+
+std::size_t Socket::transfer_some(iovec* iov, int count, bool write,
+                                  boost::system::error_code& ec) {
+  ec = {};
+  if (count == 0) return 0;  // Asio: an empty buffer sequence transfers nothing, successfully
+  const char* operation = write ? "write_some" : "read_some";
+  try {
+    check_open(operation);
+    for (;;) {
+      ssize_t n;
+      if (write) {
+        msghdr msg{};
+        msg.msg_iov = iov;
+        msg.msg_iovlen = static_cast<std::size_t>(count);
+        n = ::sendmsg(fd_, &msg, MSG_NOSIGNAL);
+      } else {
+        n = ::readv(fd_, iov, count);
+      }
+      if (n > 0) return static_cast<std::size_t>(n);
+      if (n == 0) {
+        ec = boost::asio::error::eof;
+        return 0;
+      }
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) {
+        ec.assign(errno, boost::system::system_category());
+        return 0;
+      }
+      wait(write ? Direction::write : Direction::read, operation, timeout_);
+    }
+  } catch (const net::timeout&) {
+    ec = boost::asio::error::timed_out;
+  } catch (const std::system_error& e) {
+    ec.assign(e.code().value(), boost::system::system_category());
+  }
+  // Anything else (a kill, gev::Timeout, ConcurrentObjectUseError) is not an I/O result and
+  // propagates.
+  return 0;
+}
+
 void Socket::shutdown(int how) {
   check_open("shutdown");
   if (::shutdown(fd_, how) != 0) fail(errno, "shutdown");
@@ -287,10 +368,18 @@ void Socket::close() noexcept {
   }
   ::close(fd_);
   fd_ = -1;
+  forget_descriptor();
+}
+
+void Socket::forget_descriptor() noexcept {
+  // The number may come back for another descriptor: make the next wait() re-register it.
+  ev_io_set(&readers_.io, -1, EV_READ);
+  ev_io_set(&writers_.io, -1, EV_WRITE);
 }
 
 int Socket::release() noexcept {
   if (readers_.fiber || writers_.fiber) return -1;
+  forget_descriptor();
   return std::exchange(fd_, -1);
 }
 

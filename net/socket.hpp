@@ -25,9 +25,17 @@
 #include <ev.h>
 #include <sys/socket.h>
 
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/error.hpp>
+#include <boost/system/error_code.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <span>
+#include <string>
 #include <string_view>
 #include <system_error>
 #include <utility>
@@ -75,6 +83,11 @@ class Socket {
   // ---- data ----------------------------------------------------------------------------------
   // Returns the bytes read; 0 means the peer closed its side.
   std::size_t recv(void* buffer, std::size_t size, int flags = 0);
+  std::size_t recv_into(std::span<char> buffer, int flags = 0) {
+    return recv(buffer.data(), buffer.size(), flags);
+  }
+  // gevent's recv(bufsize): up to max_bytes as a string; empty at end of stream.
+  std::string recv(std::size_t max_bytes);
   std::size_t recvfrom(void* buffer, std::size_t size, Address& from, int flags = 0);
   // Returns the bytes sent (maybe fewer than size).
   std::size_t send(const void* data, std::size_t size, int flags = 0);
@@ -82,6 +95,42 @@ class Socket {
   void sendall(const void* data, std::size_t size, int flags = 0);
   void sendall(std::string_view data, int flags = 0) { sendall(data.data(), data.size(), flags); }
   std::size_t sendto(const void* data, std::size_t size, const Address& to, int flags = 0);
+  // Sends `count` bytes of the file `file_fd` from `offset` (nullopt: to the end of the file)
+  // with sendfile(2), parking while the socket is full; one deadline (the timeout) for all of
+  // it, like sendall. Returns the bytes sent (fewer than count only if the file ends first).
+  // The file's own offset is not used or changed.
+  std::size_t sendfile(int file_fd, off_t offset = 0,
+                       std::optional<std::size_t> count = std::nullopt);
+
+  // ---- Boost.Beast / Asio stream model (SyncReadStream, SyncWriteStream) ----------------------
+  // read_some/write_some over buffer sequences, so beast::http::read/write and
+  // boost::asio::read/write run cooperatively on a gev socket. End of stream is
+  // boost::asio::error::eof, a timeout boost::asio::error::timed_out; the throwing overloads
+  // throw boost::system::system_error.
+  template <class MutableBufferSequence>
+  std::size_t read_some(const MutableBufferSequence& buffers, boost::system::error_code& ec) {
+    iovec iov[kMaxIov];
+    return transfer_some(iov, gather(buffers, iov), /*write=*/false, ec);
+  }
+  template <class MutableBufferSequence>
+  std::size_t read_some(const MutableBufferSequence& buffers) {
+    boost::system::error_code ec;
+    std::size_t n = read_some(buffers, ec);
+    if (ec) throw boost::system::system_error(ec, "gev::net::Socket::read_some");
+    return n;
+  }
+  template <class ConstBufferSequence>
+  std::size_t write_some(const ConstBufferSequence& buffers, boost::system::error_code& ec) {
+    iovec iov[kMaxIov];
+    return transfer_some(iov, gather(buffers, iov), /*write=*/true, ec);
+  }
+  template <class ConstBufferSequence>
+  std::size_t write_some(const ConstBufferSequence& buffers) {
+    boost::system::error_code ec;
+    std::size_t n = write_some(buffers, ec);
+    if (ec) throw boost::system::system_error(ec, "gev::net::Socket::write_some");
+    return n;
+  }
 
   // ---- teardown ------------------------------------------------------------------------------
   void shutdown(int how = SHUT_WR);
@@ -126,9 +175,28 @@ class Socket {
   // Parks until the descriptor is ready in `dir` or `deadline` passes. Throws net::timeout (or
   // EAGAIN for a non-blocking socket), EBADF if closed meanwhile, ConcurrentObjectUseError.
   void wait(Direction dir, const char* operation, std::optional<Duration> timeout);
+
+  static constexpr int kMaxIov = 16;
+  template <class BufferSequence>
+  static int gather(const BufferSequence& buffers, iovec* iov) {
+    int n = 0;
+    for (auto it = boost::asio::buffer_sequence_begin(buffers);
+         it != boost::asio::buffer_sequence_end(buffers) && n < kMaxIov; ++it) {
+      boost::asio::const_buffer b(*it);
+      if (b.size() == 0) continue;
+      iov[n].iov_base = const_cast<void*>(b.data());
+      iov[n].iov_len = b.size();
+      ++n;
+    }
+    return n;
+  }
+  // One readv/sendmsg (parking on EAGAIN); I/O errors and end of stream as error codes; kills
+  // and gev::Timeout propagate.
+  std::size_t transfer_some(iovec* iov, int count, bool write, boost::system::error_code& ec);
   [[noreturn]] void fail(int error, const char* operation) const;
   void check_open(const char* operation) const;
   static void on_ready(struct ev_loop*, ev_io* w, int revents) noexcept;
+  void forget_descriptor() noexcept;
 
   int fd_ = -1;
   Hub* hub_ = nullptr;
