@@ -5,6 +5,8 @@
 #include <stdexcept>
 
 #include "gev/hub/error_hook.hpp"
+#include "gev/net/ssl_context.hpp"
+#include "gev/net/ssl_stream.hpp"
 #include "gev/runtime/sleep.hpp"
 
 namespace gev::net {
@@ -23,6 +25,46 @@ StreamServer::StreamServer(Address listen_address, Handler handler, Options opti
 StreamServer::StreamServer(Socket listener, Handler handler, Options options)
     : StreamServer(Address(), std::move(handler), options) {
   listener_ = std::move(listener);
+}
+
+StreamServer::StreamServer(Address listen_address, const ssl::Context& tls, TlsHandler handler,
+                           Options options)
+    : StreamServer(std::move(listen_address), tls_handler(this, tls, std::move(handler)), options) {
+}
+
+StreamServer::StreamServer(Socket listener, const ssl::Context& tls, TlsHandler handler,
+                           Options options)
+    : StreamServer(std::move(listener), tls_handler(this, tls, std::move(handler)), options) {}
+
+StreamServer::Handler StreamServer::tls_handler(StreamServer* self, const ssl::Context& tls,
+                                                TlsHandler handler) {
+  if (!handler) throw std::invalid_argument("gev::net::StreamServer: no handler");
+  if (tls.role() != ssl::Role::server) {
+    throw std::invalid_argument(
+        "gev::net::StreamServer: TLS needs a server context (ssl::Context::server)");
+  }
+  // Only stores `self`: the server is still being constructed.
+  return [self, tls, handler = std::move(handler)](Socket& client, const Address& peer) {
+    client.settimeout(self->options_.handshake_timeout);
+    ssl::Stream stream = ssl::Stream::server(std::move(client), tls);
+    try {
+      stream.do_handshake();
+    } catch (const std::system_error&) {
+      // A client that cannot (or will not) complete a handshake costs its connection only.
+      report_error(
+          "StreamServer(" + self->address_.to_string() + ") TLS handshake with " + peer.to_string(),
+          std::current_exception());
+      return;  // the stream's destructor closes the connection
+    }
+    stream.settimeout(std::nullopt);
+    try {
+      handler(stream, peer);
+    } catch (...) {
+      // No close_notify after a failure (or a kill): the client must not see a clean end.
+      if (stream.is_open()) stream.socket().close();
+      throw;
+    }
+  };  // returning closes the stream after a best-effort close_notify
 }
 
 StreamServer::~StreamServer() {

@@ -15,6 +15,20 @@
 // handler returns or throws; a handler's exception is reported through the error hook.
 // stop(timeout): close the listener, wait up to `timeout` for running handlers, then kill the
 // rest (GreenletExit at their blocking points).
+//
+// TLS: give the server an ssl::Context (Context::server(cert, key)) and a handler taking an
+// ssl::Stream. Each client's handshake runs in its handler greenlet, bounded by
+// `handshake_timeout`; a failed handshake is reported through the error hook
+// ("StreamServer(ADDR) TLS handshake with PEER") and the connection closed, and the server goes
+// on. The stream is closed when the handler returns (after a best-effort close_notify) or throws
+// (without one, so the client cannot mistake a failed response for a complete one).
+//
+//   gev::net::StreamServer tls_server{{"127.0.0.1", 8443},
+//                                     gev::net::ssl::Context::server("cert.pem", "key.pem"),
+//                                     [](gev::net::ssl::Stream& client, const gev::net::Address&) {
+//     char buf[4096];
+//     while (std::size_t n = client.recv(buf, sizeof buf)) client.sendall(buf, n);
+//   }};
 #pragma once
 
 #include <cstddef>
@@ -31,17 +45,27 @@
 
 namespace gev::net {
 
+namespace ssl {
+class Context;
+class Stream;
+}  // namespace ssl
+
 struct StreamServerOptions {
   std::size_t max_connections = 10'000;  // concurrent handlers; further clients wait
   std::size_t max_accept = 100;          // accepts per wake-up before handlers run
   int backlog = SOMAXCONN;
   bool reuse_address = true;  // SO_REUSEADDR
   bool reuse_port = false;    // SO_REUSEPORT (several servers on one port)
+  // TLS servers: the bound on each client's handshake (nullopt: none). The handler then gets the
+  // stream with no timeout, like a plain accepted socket.
+  std::optional<Duration> handshake_timeout = std::chrono::seconds(10);
 };
 
 class StreamServer {
  public:
   using Handler = std::function<void(Socket& client, const Address& peer)>;
+  // A TLS server's handler: the client's stream, its handshake done.
+  using TlsHandler = std::function<void(ssl::Stream& client, const Address& peer)>;
 
   using Options = StreamServerOptions;
 
@@ -49,6 +73,10 @@ class StreamServer {
   StreamServer(Address listen_address, Handler handler, Options options);
   // A socket already bound (and maybe listening): the server takes it over.
   StreamServer(Socket listener, Handler handler, Options options = {});
+  // TLS servers: `tls` must be a server context (std::invalid_argument otherwise).
+  StreamServer(Address listen_address, const ssl::Context& tls, TlsHandler handler,
+               Options options = {});
+  StreamServer(Socket listener, const ssl::Context& tls, TlsHandler handler, Options options = {});
   StreamServer(const StreamServer&) = delete;
   StreamServer& operator=(const StreamServer&) = delete;
   ~StreamServer();  // stop(0s) if still running
@@ -72,6 +100,8 @@ class StreamServer {
 
  private:
   void accept_loop();
+  // The plain handler that runs the TLS handshake, then `handler`.
+  static Handler tls_handler(StreamServer* self, const ssl::Context& tls, TlsHandler handler);
 
   Address address_;
   Handler handler_;

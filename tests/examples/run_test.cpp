@@ -1,10 +1,13 @@
 // Runs every example program and checks that it behaves as the seed document describes.
 #include <doctest/doctest.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
 #include <string>
+
+#include "net/ssl_support.hpp"
 
 namespace {
 
@@ -174,4 +177,29 @@ TEST_CASE("echo: ten concurrent clients get their lines back from the echo serve
   for (int i = 1; i <= 10; ++i) expected += "hello from client " + std::to_string(i) + "\n";
   expected += "echo done\n";
   CHECK(r.output == expected);
+}
+
+TEST_CASE("tls_client: fetches a page from openssl s_server -www over verified TLS") {
+  const gev::test::TestPki& pki = gev::test::test_pki();  // a throwaway CA and certificates
+  REQUIRE_MESSAGE(pki.error.empty(), pki.error);
+  int port = 0;
+  std::string log;
+  auto server = gev::test::start_s_server(
+      pki, {"-www", "-alpn", "http/1.1"}, [] { usleep(5000); }, &port, &log);
+  REQUIRE_MESSAGE(server, "s_server did not start: " << log);  // killed at the end of the test
+  const std::string where = "localhost " + std::to_string(port);
+  // Each step of the example is bounded by its own 10 s timeout.
+  Run r = run_example("tls_client " + where + " " + pki.ca);
+  INFO(r.output);
+  CHECK(r.exit_code == 0);
+  CHECK(contains(r.output, "connected to localhost:" + std::to_string(port) + " with TLSv1.3"));
+  CHECK(contains(r.output, "certificate CN=localhost issued by CN=gev test CA, ALPN http/1.1"));
+  CHECK(contains(r.output, "HTTP 200 ok"));
+  CHECK(contains(r.output, "s_server -accept 127.0.0.1:"));  // the page s_server generates
+
+  Run refused = run_example("tls_client " + where + " ''");  // the system store: not our CA
+  INFO(refused.output);
+  CHECK(refused.exit_code == 1);
+  CHECK(contains(refused.output, "refused the server's certificate"));
+  CHECK(contains(refused.output, "unable to get local issuer certificate"));
 }

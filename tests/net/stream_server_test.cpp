@@ -19,9 +19,12 @@
 #include <string>
 #include <vector>
 
+#include <gev/net/ssl_context.hpp>
+#include <gev/net/ssl_stream.hpp>
 #include <gev/net/stream_server.hpp>
 
 #include "net/net_support.hpp"
+#include "net/ssl_support.hpp"
 
 using namespace std::chrono_literals;
 using gev::net::Address;
@@ -489,6 +492,39 @@ TEST_CASE("a StreamServer taking over an existing socket") {
     CHECK(echo_once(c, "listen now") == "listen now");
     c.close();
     CHECK(server.stop(1s));
+  }
+  fds.check();
+}
+
+TEST_CASE("a TLS StreamServer checks its context and handler, and stop() kills handshakes") {
+  const gev::test::TestPki& pki = gev::test::test_pki();
+  REQUIRE_MESSAGE(pki.error.empty(), pki.error);
+  namespace ssl = gev::net::ssl;
+  const ssl::Context tls = ssl::Context::server(pki.server_cert, pki.server_key);
+  auto noop = [](ssl::Stream&, const Address&) {};
+  CHECK_THROWS_AS(StreamServer({"127.0.0.1", 0}, ssl::Context::client(), noop),
+                  std::invalid_argument);
+  CHECK_THROWS_AS(StreamServer({"127.0.0.1", 0}, tls, StreamServer::TlsHandler()),
+                  std::invalid_argument);
+  FdBaseline fds;
+  {
+    gev::test::CaptureErrors errors;
+    StreamServer::Options options;
+    options.handshake_timeout = std::nullopt;  // a silent client would wait forever
+    bool ran = false;
+    StreamServer server(
+        make_listener(), tls, [&](ssl::Stream&, const Address&) { ran = true; }, options);
+    server.start();
+    Socket silent = connect_to(server);
+    REQUIRE(wait_until([&] { return server.connections() == 1; }));
+    gev::sleep(20ms);
+    const auto t0 = Clock::now();
+    CHECK_FALSE(server.stop(100ms));  // the handshake never ends: killed
+    CHECK(Clock::now() - t0 < 10s);
+    CHECK(server.connections() == 0);
+    CHECK(read_to_eof(silent).empty());
+    CHECK_FALSE(ran);
+    CHECK(errors.count() == 0);  // a kill is not a failed handshake
   }
   fds.check();
 }
