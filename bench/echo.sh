@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # TCP echo benchmark: gev (bench/gev_echo_server), Go and gevent echo servers driven by the same
 # Go load generator (bench/peers/go_echo), and the table
-#   pattern | gev msgs/s (p99) | Go | gevent | gev vs Go
+#   pattern | gev msgs/s (p99) | gev batching | Go | gevent | gev vs Go | batching vs Go
+# "gev batching" is the same gev server with GEV_IO_BATCH_US=50 (Hub::set_io_batching: polls
+# at most every 50 us under load, trading latency for throughput).
 #
 #   bench/echo.sh BUILD_DIR       (BUILD_DIR holds bench/gev_echo_server)
 #
@@ -16,7 +18,7 @@
 # Environment:
 #   GEV_ECHO_SECONDS=5     measured seconds per run (plus 0.5 s warm-up and connection set-up)
 #   GEV_ECHO_CONNS=1000    connections per run
-#   GEV_ECHO_PORT=19300    first port (each server gets its own: PORT, PORT+1, PORT+2)
+#   GEV_ECHO_PORT=19300    first port (each server gets its own: PORT .. PORT+3)
 #   GEV_ECHO_SERVER_CPU=0  GEV_ECHO_CLIENT_CPU=1   cores ("" = no pinning)
 #   GEVENT_PYTHON=/usr/bin/python3   GEV_BENCH_GO=PATH (the go command)
 set -uo pipefail
@@ -122,7 +124,7 @@ start_server() {
 }
 
 PATTERNS=("pingpong 64" "stream 512")
-NAMES=(gev go gevent)
+NAMES=(gev gev-batch go gevent)
 
 run_server() {  # run_server NAME PORT CMD...
   local name=$1 port=$2
@@ -151,6 +153,9 @@ if [[ -x $GEV_SERVER ]]; then
 else
   log "$GEV_SERVER is missing (cmake --build BUILD_DIR --target gev_echo_server): gev column n/a"
   status=1
+fi
+if [[ -x $GEV_SERVER ]]; then
+  run_server gev-batch $((PORT0 + 3)) env GEV_IO_BATCH_US=50 "$GEV_SERVER" $((PORT0 + 3))
 fi
 run_server go $((PORT0 + 1)) env GOMAXPROCS=1 "$GO_BIN" -mode=server -addr="127.0.0.1:$((PORT0 + 1))"
 if [[ -x $GEVENT_PYTHON ]] && "$GEVENT_PYTHON" -c 'import gevent' 2>/dev/null; then
@@ -185,18 +190,28 @@ cpu() {  # cpu NAME PATTERN -> "srv 100% / cli 85%"
 echo
 echo "echo: $CONNS connections, ${SECONDS_PER_RUN}s per run; server on cpu ${SCPU:-any}," \
      "client (Go, GOMAXPROCS=1) on cpu ${CCPU:-any}; load $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-16s | %-28s | %-28s | %-28s | %s\n' pattern "gev msgs/s (p99)" Go gevent "gev vs Go"
-printf '%s\n' "-----------------+------------------------------+------------------------------+------------------------------+----------"
+ratio() {  # ratio A B -> "1.23x" or n/a
+  if [[ -n $1 && -n $2 ]]; then
+    awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "n/a" }'
+  else
+    echo n/a
+  fi
+}
+line='-----------------+------------------------------'
+printf '%-16s | %-28s | %-28s | %-28s | %-28s | %-9s | %s\n' pattern "gev msgs/s (p99)" \
+  "gev batching" Go gevent "gev vs Go" "batching vs Go"
+printf '%s%s%s%s%s\n' "$line" "+------------------------------" "+------------------------------" \
+  "+------------------------------" "+-----------+---------------"
 for p in "${PATTERNS[@]}"; do
   read -r pattern size <<<"$p"
   g=$(field gev "$pattern" msgs_per_s)
+  b=$(field gev-batch "$pattern" msgs_per_s)
   o=$(field go "$pattern" msgs_per_s)
-  ratio=n/a
-  [[ -n $g && -n $o ]] && ratio=$(awk -v a="$g" -v b="$o" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "n/a" }')
-  printf '%-16s | %-28s | %-28s | %-28s | %s\n' "$pattern $size B" "$(cell gev "$pattern")" \
-    "$(cell go "$pattern")" "$(cell gevent "$pattern")" "$ratio"
-  printf '%-16s | %-28s | %-28s | %-28s |\n' "  cpu" "$(cpu gev "$pattern")" \
-    "$(cpu go "$pattern")" "$(cpu gevent "$pattern")"
+  printf '%-16s | %-28s | %-28s | %-28s | %-28s | %-9s | %s\n' "$pattern $size B" \
+    "$(cell gev "$pattern")" "$(cell gev-batch "$pattern")" "$(cell go "$pattern")" \
+    "$(cell gevent "$pattern")" "$(ratio "$g" "$o")" "$(ratio "$b" "$o")"
+  printf '%-16s | %-28s | %-28s | %-28s | %-28s |\n' "  cpu" "$(cpu gev "$pattern")" \
+    "$(cpu gev-batch "$pattern")" "$(cpu go "$pattern")" "$(cpu gevent "$pattern")"
 done
 echo "(cpu: server and client CPU use over the measured window, % of one core; a side at ~100%"
 echo " is the bottleneck. Another load on the machine makes these figures noisy.)"

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <boost/context/detail/fcontext.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <sstream>
@@ -153,6 +154,25 @@ Hub* Hub::current_if_exists() noexcept {
   return tl_hub;
 }
 
+namespace {
+Duration io_batching_from_environment() {
+  const char* text = std::getenv("GEV_IO_BATCH_US");
+  if (!text || !*text) return Duration::zero();
+  char* end = nullptr;
+  const long us = std::strtol(text, &end, 10);
+  if (*end != '\0' || us < 0 || us > 100'000) {
+    std::fprintf(stderr, "gev: ignoring GEV_IO_BATCH_US=%s (want microseconds, 0..100000)\n", text);
+    return Duration::zero();
+  }
+  return std::chrono::microseconds(us);
+}
+}  // namespace
+
+void Hub::set_io_batching(Duration max_delay) noexcept {
+  io_batching_ = max_delay.count() > 0 ? max_delay : Duration::zero();
+  ev_set_io_collect_interval(loop_, to_ev_seconds(io_batching_));
+}
+
 Hub::Hub() : owner_(pthread_self()) {
   static std::once_flag once;
   std::call_once(once, [] {
@@ -164,6 +184,7 @@ Hub::Hub() : owner_(pthread_self()) {
   loop_ = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
   if (!loop_) throw std::runtime_error("gev: ev_loop_new failed (out of file descriptors?)");
   ev_set_userdata(loop_, this);
+  set_io_batching(io_batching_from_environment());
 
   async_ = new ev_async;
   ev_async_init(async_, &Hub::async_cb);

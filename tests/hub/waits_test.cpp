@@ -1,5 +1,6 @@
 // Hub-level waits: wait_fd on a pipe (readiness, timeout, interruption), wait_signal (delivery
-// and timeout), and SignalWatch (callbacks, referenced vs unreferenced, one hub per signal).
+// and timeout), SignalWatch (callbacks, referenced vs unreferenced, one hub per signal), and
+// I/O batching (wake-ups and timers intact, GEV_IO_BATCH_US).
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -261,4 +262,56 @@ TEST_CASE("two SignalWatches on the same hub may share a signal") {
   for (int i = 0; i < 2000 && (a < 1 || b < 1); ++i) gev::sleep(1ms);
   CHECK(a == 1);
   CHECK(b == 1);
+}
+
+TEST_CASE("I/O batching: set_io_batching keeps every wake-up and timer, GEV_IO_BATCH_US is read") {
+  gev::Hub& hub = gev::get_hub();
+  CHECK(hub.io_batching() == gev::Duration::zero());  // off by default
+  hub.set_io_batching(50us);
+  CHECK(hub.io_batching() == 50us);
+  {
+    // Two greenlets bounce a byte over two pipes 200 times: with batching on, every readiness
+    // still wakes its greenlet (only later), and timers still fire.
+    Pipe ab, ba;
+    int bounces = 0;
+    auto echo = gev::spawn([&] {
+      for (int i = 0; i < 200; ++i) {
+        REQUIRE(gev::wait_fd(ab.r, EV_READ, 5s) == EV_READ);
+        char c;
+        REQUIRE(read(ab.r, &c, 1) == 1);
+        REQUIRE(write(ba.w, &c, 1) == 1);
+      }
+    });
+    for (int i = 0; i < 200; ++i) {
+      char c = static_cast<char>(i);
+      REQUIRE(write(ab.w, &c, 1) == 1);
+      REQUIRE(gev::wait_fd(ba.r, EV_READ, 5s) == EV_READ);
+      char back;
+      REQUIRE(read(ba.r, &back, 1) == 1);
+      CHECK(back == c);
+      ++bounces;
+    }
+    echo->join();
+    CHECK(bounces == 200);
+    const auto t0 = Clock::now();
+    gev::sleep(5ms);
+    CHECK(seconds_since(t0) >= 0.004);
+  }
+  hub.set_io_batching(-1s);  // negative: off
+  CHECK(hub.io_batching() == gev::Duration::zero());
+
+  auto child = gev::test::run_in_child([] {
+    setenv("GEV_IO_BATCH_US", "200", 1);
+    std::thread t([] {
+      std::printf("batch=%lld\n", static_cast<long long>(gev::get_hub().io_batching().count()));
+    });
+    t.join();
+    setenv("GEV_IO_BATCH_US", "lots", 1);
+    std::thread u([] { (void)gev::get_hub(); });
+    u.join();
+    return 0;
+  });
+  CHECK(child.exit_code() == 0);
+  CHECK(contains(child.output, "batch=200000"));
+  CHECK(contains(child.output, "ignoring GEV_IO_BATCH_US=lots"));
 }
