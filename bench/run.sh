@@ -15,6 +15,8 @@
 #   GEV_BENCH_RUNS=3     runs per figure
 #   GEV_BENCH_CPU=0      core to pin to ("" = no pinning)
 #   GEV_BENCH_1M=1       also park 1,000,000 greenlets once (needs ~9 GiB; 0 skips)
+#   GEV_BENCH_ECHO=1     also the TCP echo benchmark against Go and gevent (bench/echo.sh;
+#                        0 skips); its table is appended to the markdown file
 #   GEV_BENCH_QUICK=0    1: shorter runs (smoke test; figures are noisier)
 #   GEVENT_PYTHON=/usr/bin/python3   interpreter that has gevent
 #   GEV_BENCH_GO=PATH    the go command (default: go on PATH; "" leaves Go out)
@@ -139,6 +141,17 @@ PY=/usr/bin/python3
 [[ -x $PY ]] || PY=$(command -v python3)
 echo
 "$PY" "$HERE/report.py" "$OUT" "$RESULTS" || status=1
+if [[ ${GEV_BENCH_ECHO:-1} != 0 ]]; then
+  log "TCP echo: gev, Go and gevent servers under the same Go load generator"
+  if [[ ${GEV_BENCH_QUICK:-0} == 1 ]]; then export GEV_ECHO_SECONDS=${GEV_ECHO_SECONDS:-2}; fi
+  if bash "$HERE/echo.sh" "$BUILD" >"$OUT/echo.txt" 2>"$OUT/echo.log"; then :; else
+    log "echo benchmark failed or incomplete (see $OUT/echo.log)"
+    status=1
+  fi
+  cat "$OUT/echo.txt"
+  { echo; echo '```'; cat "$OUT/echo.txt"; echo '```'; } >>"$RESULTS"
+fi
+
 echo
 echo "markdown: $RESULTS   raw outputs: $OUT/"
 exit $status
