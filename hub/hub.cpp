@@ -155,14 +155,15 @@ Hub* Hub::current_if_exists() noexcept {
 }
 
 namespace {
-Duration io_batching_from_environment() {
-  const char* text = std::getenv("GEV_IO_BATCH_US");
-  if (!text || !*text) return Duration::zero();
+// A duration in microseconds from the environment (0..100000), else `fallback`.
+Duration microseconds_from_environment(const char* name, Duration fallback) {
+  const char* text = std::getenv(name);
+  if (!text || !*text) return fallback;
   char* end = nullptr;
   const long us = std::strtol(text, &end, 10);
   if (*end != '\0' || us < 0 || us > 100'000) {
-    std::fprintf(stderr, "gev: ignoring GEV_IO_BATCH_US=%s (want microseconds, 0..100000)\n", text);
-    return Duration::zero();
+    std::fprintf(stderr, "gev: ignoring %s=%s (want microseconds, 0..100000)\n", name, text);
+    return fallback;
   }
   return std::chrono::microseconds(us);
 }
@@ -184,7 +185,8 @@ Hub::Hub() : owner_(pthread_self()) {
   loop_ = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
   if (!loop_) throw std::runtime_error("gev: ev_loop_new failed (out of file descriptors?)");
   ev_set_userdata(loop_, this);
-  set_io_batching(io_batching_from_environment());
+  set_io_batching(microseconds_from_environment("GEV_IO_BATCH_US", Duration::zero()));
+  set_poll_spin(microseconds_from_environment("GEV_POLL_SPIN_US", std::chrono::microseconds(50)));
 
   async_ = new ev_async;
   ev_async_init(async_, &Hub::async_cb);
@@ -477,8 +479,13 @@ void Hub::hub_main() noexcept {
     run_ready();
     const bool busy = ready_count_ > 0 || !callbacks_.empty() || !idle_waiters_.empty() ||
                       run_once_waiter_ != nullptr;
-    if (!busy) stacks_.trim(monotonic_ns());  // about to sleep: give back cold stack memory
-    const int active = ev_run(loop_, busy ? EVRUN_NOWAIT : EVRUN_ONCE);
+    int active;
+    if (busy) {
+      active = ev_run(loop_, EVRUN_NOWAIT);
+    } else {
+      stacks_.trim(monotonic_ns());  // about to sleep: give back cold stack memory
+      active = poll_for_work();
+    }
     if (!idle_waiters_.empty() && ready_count_ == 0 && callbacks_.empty() &&
         ev_pending_count(loop_) == 0) {
       // gev::idle(): nothing else wanted to run this turn.
@@ -504,6 +511,27 @@ void Hub::hub_main() noexcept {
       if (!posts_pending) on_loop_empty();
     }
   }
+}
+
+// Out of work: while hot, spin on non-blocking polls for up to poll_spin_, then sleep in the
+// kernel until something happens. Returns ev_run's "active watchers" result.
+int Hub::poll_for_work() {
+  // Batching wants the poll to wait; spinning wants it never to: batching wins when both are set.
+  const auto spin = io_batching_.count() > 0 ? 0 : static_cast<std::uint64_t>(poll_spin_.count());
+  if (hot_ && spin > 0) {
+    const std::uint64_t until = monotonic_ns() + spin;
+    int active;
+    do {
+      active = ev_run(loop_, EVRUN_NOWAIT);
+      if (has_work()) return active;
+    } while (active && idle_waiters_.empty() && monotonic_ns() < until);
+    hot_ = false;  // found nothing: sleep, and spin again only once events come fast again
+    if (!active || !idle_waiters_.empty()) return active;
+  }
+  const std::uint64_t before = spin > 0 ? monotonic_ns() : 0;
+  const int active = ev_run(loop_, EVRUN_ONCE);
+  if (spin > 0) hot_ = has_work() && monotonic_ns() - before < 2 * spin;
+  return active;
 }
 
 void Hub::run_callbacks() {

@@ -1,6 +1,7 @@
 // Hub-level waits: wait_fd on a pipe (readiness, timeout, interruption), wait_signal (delivery
 // and timeout), SignalWatch (callbacks, referenced vs unreferenced, one hub per signal), and
-// I/O batching (wake-ups and timers intact, GEV_IO_BATCH_US).
+// I/O batching and poll spin (wake-ups, timers, idle and LoopExit intact; their environment
+// variables).
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -267,6 +268,7 @@ TEST_CASE("two SignalWatches on the same hub may share a signal") {
 TEST_CASE("I/O batching: set_io_batching keeps every wake-up and timer, GEV_IO_BATCH_US is read") {
   gev::Hub& hub = gev::get_hub();
   CHECK(hub.io_batching() == gev::Duration::zero());  // off by default
+  const gev::Duration spin = hub.poll_spin();
   hub.set_io_batching(50us);
   CHECK(hub.io_batching() == 50us);
   {
@@ -299,6 +301,7 @@ TEST_CASE("I/O batching: set_io_batching keeps every wake-up and timer, GEV_IO_B
   }
   hub.set_io_batching(-1s);  // negative: off
   CHECK(hub.io_batching() == gev::Duration::zero());
+  CHECK(hub.poll_spin() == spin);  // batching leaves the spin setting alone
 
   auto child = gev::test::run_in_child([] {
     setenv("GEV_IO_BATCH_US", "200", 1);
@@ -314,4 +317,61 @@ TEST_CASE("I/O batching: set_io_batching keeps every wake-up and timer, GEV_IO_B
   CHECK(child.exit_code() == 0);
   CHECK(contains(child.output, "batch=200000"));
   CHECK(contains(child.output, "ignoring GEV_IO_BATCH_US=lots"));
+}
+
+TEST_CASE("poll spin: wake-ups, timers, idle() and LoopExit all still work while the hub is hot") {
+  gev::Hub& hub = gev::get_hub();
+  const gev::Duration before = hub.poll_spin();
+  CHECK(before == 50us);  // the default (GEV_POLL_SPIN_US unset in the test environment)
+  for (gev::Duration spin : {gev::Duration(200us), gev::Duration::zero()}) {
+    CAPTURE(spin.count());
+    hub.set_poll_spin(spin);
+    CHECK(hub.poll_spin() == spin);
+    // Fast back-and-forth makes the hub hot, so the later waits start with a spin.
+    Pipe ab, ba;
+    auto echo = gev::spawn([&] {
+      for (int i = 0; i < 300; ++i) {
+        REQUIRE(gev::wait_fd(ab.r, EV_READ, 5s) == EV_READ);
+        char c;
+        REQUIRE(read(ab.r, &c, 1) == 1);
+        REQUIRE(write(ba.w, &c, 1) == 1);
+      }
+    });
+    for (int i = 0; i < 300; ++i) {
+      char c = static_cast<char>(i);
+      REQUIRE(write(ab.w, &c, 1) == 1);
+      REQUIRE(gev::wait_fd(ba.r, EV_READ, 5s) == EV_READ);
+      REQUIRE(read(ba.r, &c, 1) == 1);
+    }
+    echo->join();
+    // A timer longer than the spin still fires, and not early.
+    auto t0 = Clock::now();
+    gev::sleep(3ms);
+    CHECK(seconds_since(t0) >= 0.0025);
+    // A wait on a descriptor that stays quiet times out.
+    CHECK(gev::wait_fd(ab.r, EV_READ, 2ms) == 0);
+    // idle() returns once nothing else is ready.
+    gev::idle();
+    // Nothing left to wake main: LoopExit, not a spin forever.
+    gev::Event never;
+    CHECK_THROWS_AS(never.wait(), gev::LoopExit);
+  }
+  hub.set_poll_spin(-5us);
+  CHECK(hub.poll_spin() == gev::Duration::zero());
+  hub.set_poll_spin(before);
+
+  auto child = gev::test::run_in_child([] {
+    setenv("GEV_POLL_SPIN_US", "0", 1);
+    std::thread t([] {
+      std::printf("spin=%lld\n", static_cast<long long>(gev::get_hub().poll_spin().count()));
+    });
+    t.join();
+    setenv("GEV_POLL_SPIN_US", "-3", 1);
+    std::thread u([] { (void)gev::get_hub(); });
+    u.join();
+    return 0;
+  });
+  CHECK(child.exit_code() == 0);
+  CHECK(contains(child.output, "spin=0\n"));
+  CHECK(contains(child.output, "ignoring GEV_POLL_SPIN_US=-3"));
 }

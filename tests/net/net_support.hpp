@@ -97,8 +97,9 @@ inline CaughtError catch_system_error(const std::function<void()>& fn) {
   return r;
 }
 
-// Sends `message`, reads the same number of bytes back.
-inline std::string echo_once(gev::net::Socket& s, const std::string& message) {
+// Sends `message`, reads the same number of bytes back. Stream: a Socket or an ssl::Stream.
+template <class Stream>
+std::string echo_once(Stream& s, const std::string& message) {
   s.sendall(message);
   std::string got;
   char buf[1024];
@@ -111,7 +112,8 @@ inline std::string echo_once(gev::net::Socket& s, const std::string& message) {
 }
 
 // Reads until the peer closes (bounded by `limit` bytes).
-inline std::string read_to_eof(gev::net::Socket& s, std::size_t limit = 1 << 20) {
+template <class Stream>
+std::string read_to_eof(Stream& s, std::size_t limit = 1 << 20) {
   std::string got;
   char buf[4096];
   for (int i = 0; i < 1000000 && got.size() <= limit; ++i) {

@@ -37,8 +37,10 @@ namespace http = boost::beast::http;
 using gev::net::Address;
 using gev::net::Socket;
 using gev::net::StreamServer;
+using gev::test::echo_once;
 using gev::test::FdBaseline;
 using gev::test::make_listener;
+using gev::test::read_to_eof;
 using gev::test::test_pki;
 using gev::test::wait_until;
 
@@ -112,29 +114,6 @@ void echo_tls(ssl::Stream& client, const Address&) {
     if (n == 0) break;
     client.sendall(buf, n);
   }
-}
-
-std::string echo_once(ssl::Stream& s, const std::string& message) {
-  s.sendall(message);
-  std::string got;
-  char buf[4096];
-  for (int i = 0; i < 100000 && got.size() < message.size(); ++i) {
-    std::size_t n = s.recv(buf, sizeof buf);
-    if (n == 0) break;
-    got.append(buf, n);
-  }
-  return got;
-}
-
-std::string read_to_eof(ssl::Stream& s, std::size_t limit = 1 << 20) {
-  std::string got;
-  char buf[4096];
-  for (int i = 0; i < 1000000 && got.size() <= limit; ++i) {
-    std::size_t n = s.recv(buf, sizeof buf);
-    if (n == 0) break;
-    got.append(buf, n);
-  }
-  return got;
 }
 
 bool contains(const std::string& haystack, const std::string& needle) {
