@@ -17,7 +17,7 @@
 #
 # Environment:
 #   GEV_ECHO_SECONDS=5     measured seconds per run (plus 0.5 s warm-up and connection set-up)
-#   GEV_ECHO_CONNS=1000    connections per run
+#   GEV_ECHO_CONNS=1000    connections for the two main runs (the others use 4 and 1)
 #   GEV_ECHO_PORT=19300    first port (each server gets its own: PORT .. PORT+3)
 #   GEV_ECHO_SERVER_CPU=0  GEV_ECHO_CLIENT_CPU=1   cores ("" = no pinning)
 #   GEVENT_PYTHON=/usr/bin/python3   GEV_BENCH_GO=PATH (the go command)
@@ -123,7 +123,9 @@ start_server() {
   return 1
 }
 
-PATTERNS=("pingpong 64" "stream 512")
+# pattern, message size, connections: the issue's two 1000-connection runs, then ping-pong with
+# few connections, where each round trip's wake-ups (not the load generator) set the pace.
+PATTERNS=("pingpong 64 $CONNS" "stream 512 $CONNS" "pingpong 64 4" "pingpong 64 1")
 NAMES=(gev gev-batch go gevent)
 
 run_server() {  # run_server NAME PORT CMD...
@@ -134,13 +136,14 @@ run_server() {  # run_server NAME PORT CMD...
     return
   fi
   for p in "${PATTERNS[@]}"; do
-    read -r pattern size <<<"$p"
-    log "$name: $pattern $size B x $CONNS conns, ${SECONDS_PER_RUN}s"
+    read -r pattern size conns <<<"$p"
+    local run=$pattern.$conns
+    log "$name: $pattern $size B x $conns conns, ${SECONDS_PER_RUN}s"
     if ! GOMAXPROCS=1 "${PIN_CLIENT[@]}" timeout $((SECONDS_PER_RUN + 60)) "$GO_BIN" -mode=client \
-        -addr="127.0.0.1:$port" -conns="$CONNS" -size="$size" -seconds="$SECONDS_PER_RUN" \
-        -pattern="$pattern" -server-pid="$SERVER_PID" >"$OUT/$name.$pattern.txt" 2>"$OUT/$name.$pattern.log"; then
-      log "$name $pattern: client failed (see $OUT/$name.$pattern.log)"
-      rm -f "$OUT/$name.$pattern.txt"
+        -addr="127.0.0.1:$port" -conns="$conns" -size="$size" -seconds="$SECONDS_PER_RUN" \
+        -pattern="$pattern" -server-pid="$SERVER_PID" >"$OUT/$name.$run.txt" 2>"$OUT/$name.$run.log"; then
+      log "$name $run: client failed (see $OUT/$name.$run.log)"
+      rm -f "$OUT/$name.$run.txt"
       status=1
     fi
     sleep 0.5  # let the server close the previous run's connections
@@ -188,7 +191,7 @@ cpu() {  # cpu NAME PATTERN -> "srv 100% / cli 85%"
 }
 
 echo
-echo "echo: $CONNS connections, ${SECONDS_PER_RUN}s per run; server on cpu ${SCPU:-any}," \
+echo "echo: ${SECONDS_PER_RUN}s per run; server on cpu ${SCPU:-any}," \
      "client (Go, GOMAXPROCS=1) on cpu ${CCPU:-any}; load $(cut -d' ' -f1-3 /proc/loadavg)"
 ratio() {  # ratio A B -> "1.23x" or n/a
   if [[ -n $1 && -n $2 ]]; then
@@ -197,21 +200,22 @@ ratio() {  # ratio A B -> "1.23x" or n/a
     echo n/a
   fi
 }
-line='-----------------+------------------------------'
-printf '%-16s | %-28s | %-28s | %-28s | %-28s | %-9s | %s\n' pattern "gev msgs/s (p99)" \
+line='---------------------+------------------------------'
+printf '%-20s | %-28s | %-28s | %-28s | %-28s | %-9s | %s\n' pattern "gev msgs/s (p99)" \
   "gev batching" Go gevent "gev vs Go" "batching vs Go"
 printf '%s%s%s%s%s\n' "$line" "+------------------------------" "+------------------------------" \
   "+------------------------------" "+-----------+---------------"
 for p in "${PATTERNS[@]}"; do
-  read -r pattern size <<<"$p"
-  g=$(field gev "$pattern" msgs_per_s)
-  b=$(field gev-batch "$pattern" msgs_per_s)
-  o=$(field go "$pattern" msgs_per_s)
-  printf '%-16s | %-28s | %-28s | %-28s | %-28s | %-9s | %s\n' "$pattern $size B" \
-    "$(cell gev "$pattern")" "$(cell gev-batch "$pattern")" "$(cell go "$pattern")" \
-    "$(cell gevent "$pattern")" "$(ratio "$g" "$o")" "$(ratio "$b" "$o")"
-  printf '%-16s | %-28s | %-28s | %-28s | %-28s |\n' "  cpu" "$(cpu gev "$pattern")" \
-    "$(cpu gev-batch "$pattern")" "$(cpu go "$pattern")" "$(cpu gevent "$pattern")"
+  read -r pattern size conns <<<"$p"
+  run=$pattern.$conns
+  g=$(field gev "$run" msgs_per_s)
+  b=$(field gev-batch "$run" msgs_per_s)
+  o=$(field go "$run" msgs_per_s)
+  printf '%-20s | %-28s | %-28s | %-28s | %-28s | %-9s | %s\n' "$pattern $size B x$conns" \
+    "$(cell gev "$run")" "$(cell gev-batch "$run")" "$(cell go "$run")" \
+    "$(cell gevent "$run")" "$(ratio "$g" "$o")" "$(ratio "$b" "$o")"
+  printf '%-20s | %-28s | %-28s | %-28s | %-28s |\n' "  cpu" "$(cpu gev "$run")" \
+    "$(cpu gev-batch "$run")" "$(cpu go "$run")" "$(cpu gevent "$run")"
 done
 echo "(cpu: server and client CPU use over the measured window, % of one core; a side at ~100%"
 echo " is the bottleneck. Another load on the machine makes these figures noisy.)"
