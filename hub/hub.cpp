@@ -358,6 +358,8 @@ void Hub::park(const char* reason) {
   }
   if (!self.stack_.canary_intact()) [[unlikely]]
     overflow_detected(self);
+  if (self.interrupt_) [[unlikely]]
+    throw_interrupt(self);  // left pending by yield_deferring_interrupts()
   self.state_ = Fiber::State::parked;
   self.parked_on_ = reason;
   ++self.park_count_;
@@ -382,6 +384,18 @@ void Hub::yield() {
   self.parked_on_ = nullptr;
   if (self.interrupt_) [[unlikely]]
     throw_interrupt(self);
+}
+
+bool Hub::yield_deferring_interrupts() noexcept {
+  Fiber& self = *current_;
+  if (&self == hub_fiber_ || !in_own_thread()) return false;
+  self.state_ = Fiber::State::parked;
+  self.parked_on_ = "sleep(0)";
+  ++self.park_count_;
+  unpark(self);
+  switch_to(*hub_fiber_);
+  self.parked_on_ = nullptr;
+  return true;  // an interrupt that arrived stays in self.interrupt_ for park() to raise
 }
 
 void Hub::unpark(Fiber& f) noexcept {

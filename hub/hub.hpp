@@ -85,6 +85,11 @@ class Hub {
   bool wait_until_idle(std::optional<Duration> timeout = std::nullopt);
   // Give the other ready greenlets a turn (sleep(0)). A blocking point: may throw an interrupt.
   void yield();
+  // For cleanup code that must let others run but cannot throw (destructors): one turn like
+  // yield(), but a kill or Timeout arriving meanwhile stays pending and is raised at this
+  // greenlet's next blocking point. Returns false (without switching) where no switch is
+  // possible: inside the hub or on another thread.
+  bool yield_deferring_interrupts() noexcept;
   // Park until a turn in which nothing else was ready or pending (gevent.idle()).
   void idle();
 

@@ -65,6 +65,7 @@ Socket& Socket::operator=(Socket&& other) noexcept {
     std::terminate();
   }
   close();
+  let_waiters_leave("assigned to");
   fd_ = std::exchange(other.fd_, -1);
   hub_ = other.hub_;
   timeout_ = other.timeout_;
@@ -74,6 +75,24 @@ Socket& Socket::operator=(Socket&& other) noexcept {
 
 Socket::~Socket() {
   close();
+  let_waiters_leave("destroyed");
+}
+
+void Socket::let_waiters_leave(const char* what) noexcept {
+  // close() woke parked greenlets with EBADF, but each still runs the end of wait() on this
+  // object: let them leave it before the memory goes or is reused (no exception may escape, so
+  // a kill arriving meanwhile waits for this greenlet's next blocking point).
+  for (int turn = 0; turn < 100 && (readers_.fiber || writers_.fiber); ++turn) {
+    if (!hub_->yield_deferring_interrupts()) break;
+  }
+  if (readers_.fiber || writers_.fiber) {
+    std::fprintf(stderr,
+                 "gev::net::Socket %s while a greenlet is parked on it, where that greenlet "
+                 "cannot be let go first (in a hub callback or another thread); close() it and "
+                 "let the greenlet finish first\n",
+                 what);
+    std::terminate();
+  }
 }
 
 void Socket::setblocking(bool blocking) noexcept {

@@ -197,6 +197,7 @@ class Socket {
   void check_open(const char* operation) const;
   static void on_ready(struct ev_loop*, ev_io* w, int revents) noexcept;
   void forget_descriptor() noexcept;
+  void let_waiters_leave(const char* what) noexcept;
 
   int fd_ = -1;
   Hub* hub_ = nullptr;

@@ -284,3 +284,75 @@ TEST_CASE("Beast HTTP request and response against Python's http.server") {
   }
   fds.check();
 }
+
+TEST_CASE("destroying or reassigning a Socket while another greenlet is parked on it") {
+  FdBaseline fds;
+  {
+    // The parked reader wakes with EBADF and leaves the socket before its memory goes.
+    auto owner = std::make_unique<Socket>();
+    auto [a, b] = gev::net::socketpair();
+    *owner = std::move(a);
+    int error = 0;
+    auto reader = gev::spawn([&] {
+      char c;
+      auto err = catch_system_error([&] { (void)owner->recv(&c, 1); });
+      error = err.code;
+    });
+    gev::sleep(5ms);  // parked in recv
+    owner.reset();    // ASan would flag the reader touching freed memory
+    reader->join();
+    CHECK(error == EBADF);
+
+    // Reassignment: the parked writer must not end up waiting on the new descriptor.
+    auto [c, d] = gev::net::socketpair();
+    auto [e, f] = gev::net::socketpair();
+    c.settimeout(5s);
+    std::string big(4 << 20, 'x');
+    int write_error = 0;
+    auto writer = gev::spawn([&] {
+      auto err = catch_system_error([&] { c.sendall(big); });
+      write_error = err.code;
+    });
+    gev::sleep(5ms);  // parked in sendall: nobody reads d
+    c = std::move(e);
+    writer->join();
+    CHECK(write_error == EBADF);
+    CHECK(c.is_open());
+  }
+  fds.check();
+}
+
+TEST_CASE("a kill arriving while a destructor lets a waiter go is raised at the next block") {
+  FdBaseline fds;
+  {
+    auto [a, b] = gev::net::socketpair();
+    auto owner = std::make_unique<Socket>(std::move(a));
+    Socket* raw = owner.get();
+    int reader_error = 0;
+    auto reader = gev::spawn([raw, &reader_error] {
+      char c;
+      reader_error = catch_system_error([&] { (void)raw->recv(&c, 1); }).code;
+    });
+    bool past_destructor = false, killed_later = false;
+    std::shared_ptr<gev::Greenlet<void>> destroyer;
+    destroyer = gev::spawn([&] {
+      gev::sleep(5ms);  // the reader is parked in recv
+      // Queued before the reader's wake-up: the kill lands while ~Socket lets the reader go.
+      gev::spawn([&] { destroyer->kill(gev::KillOptions{.block = false}); });
+      owner.reset();
+      past_destructor = true;
+      try {
+        gev::sleep(5s);
+      } catch (const gev::GreenletExit&) {
+        killed_later = true;
+        throw;
+      }
+    });
+    CHECK(destroyer->join(10s));
+    reader->join();
+    CHECK(past_destructor);
+    CHECK(killed_later);
+    CHECK(reader_error == EBADF);
+  }
+  fds.check();
+}
