@@ -17,7 +17,14 @@
 #include <string_view>
 #include <utility>
 
+#include "gev/hub/park_timer.hpp"
+#include "gev/runtime/event.hpp"
+
 namespace gev::net::ssl {
+
+namespace {
+struct Busy;
+}
 
 // ---- the connection state -----------------------------------------------------------------------
 
@@ -37,7 +44,14 @@ struct detail::StreamState {
   bool eof = false;  // recv reported the end of stream
   bool ragged = false;
   bool suppress_ragged_eofs = true;
-  int busy = 0;  // operations in progress (parked) on this stream
+  // A write was interrupted (timeout, kill, EAGAIN...) while OpenSSL held part of a TLS record:
+  // with SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER a later SSL_write would send that record's bytes in
+  // place of its own, so every later write (and close_notify) is refused.
+  bool write_interrupted = false;
+  bool handshaking = false;   // a greenlet runs the handshake; others wait for handshake_event
+  int busy = 0;               // operations in progress (parked) on this stream
+  Busy* busy_list = nullptr;  // their guards, naming the greenlets (see Stream::check_not_busy)
+  Event handshake_event;      // set when a handshake attempt ends
   char gather[Stream::kGatherSize];
 
   StreamState(Socket s, Context c, Role r) : sock(std::move(s)), context(std::move(c)), role(r) {}
@@ -164,7 +178,7 @@ struct Deadline {
   std::optional<Duration> timeout;
   std::optional<Clock::time_point> at;
   explicit Deadline(std::optional<Duration> t) : timeout(t) {
-    if (t && t->count() > 0) at = Clock::now() + std::chrono::duration_cast<Clock::duration>(*t);
+    if (t && t->count() > 0) at = deadline_after(*t);
   }
 };
 
@@ -191,14 +205,52 @@ void wait_for(State& s, int ssl_error, const char* operation, const Deadline& dl
   }
 }
 
-// Counts an operation in progress, so close() from another greenlet leaves the session alone.
+// The running greenlet (nullptr off any hub).
+gev::detail::Fiber* current_fiber() noexcept {
+  Hub* hub = Hub::current_if_exists();
+  return hub ? &hub->current_fiber() : nullptr;
+}
+
+// Counts an operation in progress, so close() from another greenlet leaves the session alone,
+// and names its greenlet, so destroying the stream under a parked greenlet fails at once.
 struct Busy {
   State& s;
-  explicit Busy(State& impl) : s(impl) { ++s.busy; }
+  gev::detail::Fiber* fiber;
+  Busy* prev = nullptr;
+  Busy* next;
+  explicit Busy(State& impl) : s(impl), fiber(current_fiber()), next(impl.busy_list) {
+    ++s.busy;
+    if (next) next->prev = this;
+    s.busy_list = this;
+  }
   Busy(const Busy&) = delete;
   Busy& operator=(const Busy&) = delete;
-  ~Busy() { --s.busy; }
+  ~Busy() {
+    --s.busy;
+    if (prev) {
+      prev->next = next;
+    } else {
+      s.busy_list = next;
+    }
+    if (next) next->prev = prev;
+  }
 };
+
+// Is a greenlet other than the caller inside an operation on this stream?
+bool busy_elsewhere(const State& s) noexcept {
+  gev::detail::Fiber* self = current_fiber();
+  for (const Busy* b = s.busy_list; b; b = b->next) {
+    if (b->fiber != self) return true;
+  }
+  return false;
+}
+
+[[noreturn]] void throw_write_interrupted(const State& s, const char* operation) {
+  throw std::system_error(EPIPE, std::generic_category(),
+                          std::string("gev::net::ssl: ") + operation + " " + s.with() +
+                              ": the stream's write side is unusable after an interrupted write "
+                              "(part of a TLS record may be sent); close the stream");
+}
 
 bool is_want(int ssl_error) {
   return ssl_error == SSL_ERROR_WANT_READ || ssl_error == SSL_ERROR_WANT_WRITE;
@@ -328,6 +380,7 @@ std::size_t write_once(State& s, const void* data, std::size_t size, const Deadl
         EPIPE, std::generic_category(),
         std::string("gev::net::ssl: ") + operation + " " + s.with() + " after shutdown()");
   }
+  if (s.write_interrupted) throw_write_interrupted(s, operation);
   for (;;) {
     start_call(s);
     std::size_t n = 0;
@@ -335,7 +388,14 @@ std::size_t write_once(State& s, const void* data, std::size_t size, const Deadl
     if (r == 1) return n;
     const int err = SSL_get_error(s.ssl, r);
     if (is_want(err)) {
-      wait_for(s, err, operation, dl);
+      // OpenSSL now holds a record made from `data` that a retry must finish with the same
+      // bytes; nobody retries an interrupted write that way, so the write side is done for.
+      try {
+        wait_for(s, err, operation, dl);
+      } catch (...) {
+        s.write_interrupted = true;
+        throw;
+      }
       continue;
     }
     fail(s, err, operation);
@@ -408,15 +468,29 @@ const boost::system::error_category& boost_error_category() noexcept {
 Stream::Stream() noexcept = default;
 Stream::Stream(Stream&& other) noexcept = default;
 Stream::~Stream() {
+  check_not_busy();
   close();
 }
 
 Stream& Stream::operator=(Stream&& other) noexcept {
   if (this != &other) {
+    check_not_busy();
     close();
     impl_ = std::move(other.impl_);
   }
   return *this;
+}
+
+// Freeing the state under a greenlet parked in one of our operations would let it run on freed
+// memory once close() wakes it: fail loudly instead, as Socket's move assignment does.
+void Stream::check_not_busy() const noexcept {
+  if (impl_ && impl_->busy > 0 && busy_elsewhere(*impl_)) {
+    std::fputs(
+        "gev::net::ssl::Stream destroyed (or moved) while a greenlet is parked on it; close() it "
+        "and let that greenlet finish first\n",
+        stderr);
+    std::terminate();
+  }
 }
 
 Stream Stream::client(Socket sock, std::string server_hostname, const Context& context) {
@@ -485,12 +559,37 @@ detail::StreamState& Stream::open_state(const char* operation) const {
 void Stream::do_handshake() {
   State& s = open_state("TLS handshake");
   if (s.handshake_done) return;
+  Busy busy(s);
+  const Deadline dl(s.sock.gettimeout());
+  // Another greenlet (a reader while we write, say) is running the handshake: wait for its end.
+  while (s.handshaking) {
+    std::optional<Duration> left = dl.timeout;
+    if (dl.at) left = std::chrono::duration_cast<Duration>(*dl.at - Clock::now());
+    if (left && left->count() <= 0) {
+      if (dl.timeout->count() <= 0) {
+        throw std::system_error(EAGAIN, std::generic_category(),
+                                "gev::net::ssl: TLS handshake " + s.with() +
+                                    ": another greenlet is running the handshake");
+      }
+      throw_timeout(s, "TLS handshake", dl);
+    }
+    s.handshake_event.wait(left);
+  }
+  open_state("TLS handshake");  // closed meanwhile?
+  if (s.handshake_done) return;
   if (s.broken) {
     throw Error(errc::protocol_error,
                 "gev::net::ssl: TLS handshake " + s.with() + ": an earlier handshake failed");
   }
-  Busy busy(s);
-  const Deadline dl(s.sock.gettimeout());
+  s.handshaking = true;
+  s.handshake_event.clear();
+  struct Done {
+    State& s;
+    ~Done() {
+      s.handshaking = false;
+      s.handshake_event.set();
+    }
+  } done{s};
   for (;;) {
     start_call(s);
     const int r = SSL_do_handshake(s.ssl);
@@ -547,8 +646,8 @@ std::size_t Stream::pending() const noexcept {
   return impl_ && impl_->ssl ? static_cast<std::size_t>(SSL_pending(impl_->ssl)) : 0;
 }
 
-char* Stream::gather_buffer() {
-  return open_state("TLS write_some").gather;
+char* Stream::gather_buffer() noexcept {
+  return impl_ ? impl_->gather : nullptr;
 }
 
 std::size_t Stream::read_for_beast(void* data, std::size_t size, boost::system::error_code* ec) {
@@ -585,6 +684,7 @@ void Stream::shutdown() {
   State& s = open_state("TLS shutdown");
   if (!s.handshake_done) do_handshake();
   if (s.sent_close_notify) return;
+  if (s.write_interrupted) throw_write_interrupted(s, "TLS shutdown");
   Busy busy(s);
   const Deadline dl(s.sock.gettimeout());
   for (;;) {
@@ -618,6 +718,7 @@ Socket Stream::unwrap() {
     while (read_once(s, scratch, sizeof scratch, dl, "TLS unwrap") != 0) {
     }
   }
+  check_not_busy();
   Socket out = std::move(s.sock);
   impl_.reset();
   return out;
@@ -626,8 +727,8 @@ Socket Stream::unwrap() {
 void Stream::close() noexcept {
   if (!impl_) return;
   State& s = *impl_;
-  if (s.ssl && s.handshake_done && !s.broken && !s.sent_close_notify && s.busy == 0 &&
-      s.sock.is_open()) {
+  if (s.ssl && s.handshake_done && !s.broken && !s.write_interrupted && !s.sent_close_notify &&
+      s.busy == 0 && s.sock.is_open()) {
     // A best-effort close_notify: our BIO never blocks, so this writes it now or gives up.
     start_call(s);
     if (SSL_shutdown(s.ssl) >= 0) s.sent_close_notify = true;

@@ -16,8 +16,14 @@
 //
 // Timeouts are the socket's (settimeout here or on the socket): each handshake, recv, send,
 // sendall, shutdown and unwrap call gets one deadline for all its waits and throws
-// gev::net::timeout when it passes; a zero timeout throws EAGAIN instead of parking. After a
-// send or sendall timed out, part of a TLS record may be written: close the stream.
+// gev::net::timeout when it passes; a zero timeout throws EAGAIN instead of parking.
+//
+// Interrupted writes: a send, sendall or write_some that ends while waiting for the socket (its
+// timeout, a zero timeout's EAGAIN, gev::Timeout, a kill, close() from another greenlet) may
+// leave part of a TLS record written and the rest held by OpenSSL. The stream's write side is
+// then unusable: later sends, write_somes and shutdown() fail with std::system_error(EPIPE)
+// ("the stream's write side is unusable after an interrupted write"), and close() sends no
+// close_notify. Reads keep working; close the stream when done with them.
 //
 // Ragged EOF: a peer that closes the TCP connection without TLS's close_notify is, by default,
 // taken as an ordinary end of stream (recv returns 0, ragged_eof() turns true), as gevent's
@@ -30,15 +36,19 @@
 //
 // read_some / write_some model Boost.Beast's SyncReadStream / SyncWriteStream, so
 // beast::http::read and beast::http::write run cooperatively over TLS. Their error_code
-// overloads map end of stream to boost::asio::error::eof, OS errors (and timeouts) to
-// boost::system::system_category() values and TLS failures to boost_error_category(); their
-// throwing overloads throw gev's exceptions above, and boost::system::system_error(eof) at end of
-// stream. Cancellation (kill, gev::Timeout) passes through both as usual.
+// overloads never throw for I/O errors (a closed stream included): they map end of stream to
+// boost::asio::error::eof, OS errors (and timeouts) to boost::system::system_category() values
+// and TLS failures to boost_error_category(); their throwing overloads throw gev's exceptions
+// above, and boost::system::system_error(eof) at end of stream. Cancellation (kill, gev::Timeout)
+// passes through both as usual.
 //
 // One reader and one writer greenlet may use a stream at once (full duplex), as with Socket; a
-// second concurrent reader gets ConcurrentObjectUseError. close() from another greenlet wakes a
+// second concurrent reader gets ConcurrentObjectUseError. When both start before the handshake,
+// the second waits for the handshake the first runs. close() from another greenlet wakes a
 // parked one with EBADF. A Stream owns its Socket, belongs to the socket's hub, and can be moved
-// (never while another greenlet is parked on it).
+// from; destroying, move-assigning to or unwrap()ing a stream while another greenlet is inside
+// one of its operations prints a message and calls std::terminate() (close() it and let that
+// greenlet finish first).
 #pragma once
 
 #include <cstddef>
@@ -82,11 +92,12 @@ class Stream {
   Stream& operator=(Stream&& other) noexcept;
   Stream(const Stream&) = delete;
   Stream& operator=(const Stream&) = delete;
-  ~Stream();  // close()
+  ~Stream();  // close(); std::terminate() while another greenlet is parked on the stream
 
   // ---- handshake --------------------------------------------------------------------------------
-  // Runs the TLS handshake (once; later calls return at once). Throws CertificateError, Error,
-  // std::system_error or net::timeout; the stream is unusable afterwards (close it).
+  // Runs the TLS handshake (once; later calls return at once; while another greenlet runs it,
+  // waits for that one's end). Throws CertificateError, Error, std::system_error or
+  // net::timeout; the stream is unusable afterwards (close it).
   void do_handshake();
   bool handshake_done() const noexcept;
 
@@ -200,11 +211,13 @@ class Stream {
     }
     if (count <= 1) return first;
     char* scratch = gather_buffer();
+    if (scratch == nullptr) return first;  // no stream: the write reports it
     const std::size_t n =
         boost::asio::buffer_copy(boost::asio::mutable_buffer(scratch, kGatherSize), buffers);
     return {scratch, n};
   }
-  char* gather_buffer();
+  char* gather_buffer() noexcept;
+  void check_not_busy() const noexcept;
   std::size_t read_for_beast(void* data, std::size_t size, boost::system::error_code* ec);
   std::size_t write_for_beast(const void* data, std::size_t size, boost::system::error_code* ec);
   detail::StreamState& open_state(const char* operation) const;

@@ -4,8 +4,10 @@
 // peer named and no application byte reaching the server; our client against `openssl s_server`
 // and `openssl s_client` against our server; ALPN; handshake timeouts and resets on both sides;
 // Beast's http::write/http::read over the stream (and a ragged EOF after a complete response);
-// 4 MB both ways at once; recv timeouts, unwrap, mutual TLS, close from another greenlet,
-// configuration errors. The descriptor count is back at its baseline after every case.
+// 4 MB both ways at once; recv timeouts, unwrap, mutual TLS, close from another greenlet, an
+// interrupted write poisoning the write side, write_some's error_code on a closed stream, a
+// handshake shared by a reader and a writer, std::terminate for a stream destroyed under a parked
+// greenlet, configuration errors. The descriptor count is back at its baseline after every case.
 #include <doctest/doctest.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -15,6 +17,7 @@
 #include <boost/beast/http.hpp>
 #include <cerrno>
 #include <chrono>
+#include <csignal>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -807,6 +810,203 @@ TEST_CASE("close() from another greenlet wakes a reader; a kill during the hands
     CHECK(destroyed == 1);
   }
   fds.check();
+}
+
+TEST_CASE("an interrupted write poisons the write side; reads keep working") {
+  warm_up();
+  FdBaseline fds;
+  {
+    gev::Event go, done;
+    bool server_sent = false;
+    StreamServer server({"127.0.0.1", 0}, good_server_context(),
+                        [&](ssl::Stream& c, const Address&) {
+                          go.wait(10s);  // reads nothing meanwhile: the client's writes block
+                          c.sendall("still readable");
+                          server_sent = true;
+                          done.wait(10s);  // closing with unread data sends a reset
+                        });
+    server.start();
+    ssl::Stream s =
+        ssl::wrap_client(connect_to(server.address().port()), "localhost", client_context());
+    s.settimeout(10s);
+    const std::string big = payload(64 << 20, 7);  // more than the socket buffers hold
+    SUBCASE("net::timeout") {
+      s.settimeout(100ms);
+      auto e = catch_as<gev::net::timeout>([&] { s.sendall(big); });
+      CHECK(e.has_value());
+      s.settimeout(10s);
+    }
+    SUBCASE("gev::Timeout") {
+      bool caught = false;
+      gev::Timeout t(100ms);
+      try {
+        s.sendall(big);
+      } catch (const gev::Timeout& e) {
+        CHECK(e.is(t));
+        caught = true;
+      }
+      CHECK(caught);
+    }
+    SUBCASE("a kill") {
+      s.settimeout(std::nullopt);
+      auto writer = gev::spawn([&] { s.sendall(big); });
+      gev::sleep(50ms);
+      CHECK_FALSE(writer->ready());
+      writer->kill();
+      CHECK(writer->ready());
+      s.settimeout(10s);
+    }
+    SUBCASE("zero timeout: EAGAIN") {
+      s.settimeout(0s);
+      auto r = gev::test::catch_system_error([&] { s.sendall(big); });
+      CHECK(r.code == EAGAIN);
+      s.settimeout(10s);
+    }
+    auto r = gev::test::catch_system_error([&] { s.send("x", 1); });
+    CHECK(r.thrown);
+    CHECK(r.code == EPIPE);
+    CHECK(contains(r.what, "TLS send with localhost"));
+    CHECK(contains(r.what, "write side is unusable after an interrupted write"));
+    r = gev::test::catch_system_error([&] { s.sendall("more"); });
+    CHECK(r.code == EPIPE);
+    CHECK(contains(r.what, "write side is unusable"));
+    boost::system::error_code ec;
+    CHECK(s.write_some(boost::asio::buffer(std::string("y")), ec) == 0);
+    CHECK(ec == boost::asio::error::broken_pipe);
+    CHECK_THROWS_AS(s.write_some(boost::asio::buffer(std::string("y"))), std::system_error);
+    r = gev::test::catch_system_error([&] { s.shutdown(); });
+    CHECK(r.code == EPIPE);
+    go.set();
+    char buf[32];
+    std::size_t n = s.recv(buf, sizeof buf);
+    CHECK(std::string(buf, n) == "still readable");
+    CHECK(server_sent);
+    s.close();
+    done.set();
+    CHECK(server.stop(5s));
+  }
+  fds.check();
+}
+
+TEST_CASE("write_some(buffers, ec) on a closed stream sets ec, even with several buffers") {
+  warm_up();
+  FdBaseline fds;
+  {
+    std::string a = "several ", b = "buffers";
+    std::vector<boost::asio::const_buffer> pieces = {boost::asio::buffer(a),
+                                                     boost::asio::buffer(b)};
+    auto [x, y] = gev::net::socketpair();
+    ssl::Stream closed = ssl::Stream::client(std::move(x), "localhost", client_context());
+    closed.close();
+    ssl::Stream empty;
+    for (ssl::Stream* s : {&closed, &empty}) {
+      boost::system::error_code ec;
+      std::size_t n = 1;
+      CHECK_NOTHROW(n = s->write_some(pieces, ec));
+      CHECK(n == 0);
+      CHECK(ec == boost::asio::error::bad_descriptor);
+      ec = {};
+      CHECK_NOTHROW(n = s->write_some(boost::asio::buffer(a), ec));
+      CHECK(ec == boost::asio::error::bad_descriptor);
+      char buf[8];
+      ec = {};
+      CHECK_NOTHROW(n = s->read_some(boost::asio::buffer(buf), ec));
+      CHECK(ec == boost::asio::error::bad_descriptor);
+      auto r = gev::test::catch_system_error([&] { s->write_some(pieces); });
+      CHECK(r.code == EBADF);
+    }
+  }
+  fds.check();
+}
+
+TEST_CASE("a reader and a writer starting before the handshake share it") {
+  warm_up();
+  FdBaseline fds;
+  {
+    CountingServer srv(good_server_context());
+    ssl::Stream s = ssl::Stream::client(connect_to(srv.port()), "localhost", client_context());
+    s.settimeout(10s);
+    auto reader = gev::spawn([&] {
+      char buf[16];
+      std::size_t n = s.recv(buf, sizeof buf);  // runs the handshake
+      return std::string(buf, n);
+    });
+    auto writer = gev::spawn([&] { s.sendall("both ways"); });  // waits for it
+    REQUIRE(reader->join(10s));
+    REQUIRE(writer->join(10s));
+    CHECK(writer->successful());
+    REQUIRE(reader->successful());
+    CHECK(reader->get() == "both ways");
+    CHECK(s.handshake_done());
+    s.close();
+    CHECK(srv.server.stop(5s));
+  }
+  {
+    Socket listener = make_listener();  // accepts nothing: the handshake never completes
+    ssl::Stream s = ssl::Stream::client(connect_to(listener.local_address().port()), "localhost",
+                                        client_context());
+    s.settimeout(std::nullopt);
+    auto first =
+        gev::spawn([&] { return gev::test::catch_system_error([&] { s.do_handshake(); }); });
+    auto second =
+        gev::spawn([&] { return gev::test::catch_system_error([&] { s.sendall("never"); }); });
+    gev::sleep(20ms);
+    CHECK_FALSE(first->ready());
+    CHECK_FALSE(second->ready());  // waiting for the first's handshake, not failing
+    s.close();
+    REQUIRE(first->join(5s));
+    REQUIRE(second->join(5s));
+    CHECK(first->get().code == EBADF);
+    CHECK(second->get().code == EBADF);
+  }
+  fds.check();
+}
+
+TEST_CASE("destroying or move-assigning a stream under a parked greenlet terminates") {
+  warm_up();
+  Socket listener = make_listener();
+  const std::uint16_t port = listener.local_address().port();
+  for (bool move_assign : {false, true}) {
+    auto r = gev::test::run_in_child([&] {
+      auto s = std::make_unique<ssl::Stream>(
+          ssl::Stream::client(connect_to(port), "localhost", client_context()));
+      s->settimeout(std::nullopt);
+      auto g = gev::spawn([&] {
+        try {
+          s->do_handshake();
+        } catch (const std::exception&) {
+        }
+      });
+      gev::sleep(20ms);  // g is parked in the handshake
+      if (move_assign) {
+        *s = ssl::Stream();
+      } else {
+        s.reset();
+      }
+      return 0;
+    });
+    INFO(r.output);
+    CHECK(r.signaled());
+    CHECK(r.signal() == SIGABRT);
+    CHECK(contains(r.output,
+                   "gev::net::ssl::Stream destroyed (or moved) while a greenlet is "
+                   "parked on it; close() it and let that greenlet finish first"));
+  }
+  // close() from another greenlet, then letting it finish, is fine.
+  auto r = gev::test::run_in_child([&] {
+    auto s = std::make_unique<ssl::Stream>(
+        ssl::Stream::client(connect_to(port), "localhost", client_context()));
+    s->settimeout(std::nullopt);
+    auto g = gev::spawn([&] { return gev::test::catch_system_error([&] { s->do_handshake(); }); });
+    gev::sleep(20ms);
+    s->close();
+    if (!g->join(5s) || g->get().code != EBADF) return 1;
+    s.reset();
+    return 0;
+  });
+  INFO(r.output);
+  CHECK(r.exited());
+  CHECK(r.exit_code() == 0);
 }
 
 TEST_CASE("Context: defaults, shared handles, configuration errors") {
