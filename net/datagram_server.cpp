@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "gev/hub/error_hook.hpp"
+#include "gev/hub/park_timer.hpp"
 #include "gev/runtime/sleep.hpp"
 
 namespace gev::net {
@@ -87,19 +88,22 @@ DatagramServer::DatagramServer(Socket socket, Handler handler, Options options)
 }
 
 DatagramServer::~DatagramServer() {
-  if (!started_ || stop_state_->done.is_set()) return;
+  std::shared_ptr<StopState> state = stop_state_;
+  if (!started_ || state->done.is_set()) return;
   try {
-    if (stop_running_) {
-      // Another greenlet (maybe the stopper a handler started) is stopping the server and
-      // using the members: let it finish.
-      stop_state_->done.wait();
-      return;
+    // Another greenlet (maybe the stopper a handler started) is stopping the server and using
+    // the members: let it finish, or take over if it is killed.
+    if (!wait_for_stop(state)) {
+      if (stopper_ && !stopper_->ready()) stopper_->kill();  // not started yet: never will
+      stopping_ = true;
+      finish_stop(Duration::zero());
     }
-    if (stopper_ && !stopper_->ready()) stopper_->kill();  // not started yet: never will
-    stopping_ = true;
-    finish_stop(Duration::zero());
   } catch (...) {
     report_error("DatagramServer destructor", std::current_exception());
+  }
+  if (!state->done.is_set()) {  // whoever still waits must not touch the members any more
+    state->clean = false;
+    state->done.set();
   }
 }
 
@@ -298,25 +302,47 @@ bool DatagramServer::stop(std::optional<Duration> timeout) {
     }
     return false;
   }
-  if (stop_running_) {  // another greenlet is stopping the server: wait for it
-    state->done.wait();
-    return state->clean;
-  }
+  std::optional<Clock::time_point> deadline;
+  if (timeout) deadline = deadline_after(*timeout);
+  // Another greenlet is stopping the server: wait for it (the server may be destroyed meanwhile:
+  // only `state` is touched until it is known to be alive and not stopped).
+  if (wait_for_stop(state)) return state->clean;
   // A stopper a handler started but that has not run yet: this call does its work instead.
   if (stopper_ && !stopper_->ready()) stopper_->kill();
   stopping_ = true;
-  return finish_stop(timeout);
+  std::optional<Duration> left;
+  if (deadline) {
+    left =
+        std::max(Duration::zero(), std::chrono::duration_cast<Duration>(*deadline - Clock::now()));
+  }
+  return finish_stop(left);
+}
+
+bool DatagramServer::wait_for_stop(const std::shared_ptr<StopState>& state) {
+  while (!state->done.is_set() && state->running) {
+    std::shared_ptr<Event> ended = state->attempt_ended;
+    ended->wait();
+  }
+  return state->done.is_set();
 }
 
 bool DatagramServer::finish_stop(std::optional<Duration> timeout) {
-  // Cleared however this ends: a stop interrupted by a kill can be run again later.
-  stop_running_ = true;
+  // However this ends (a kill or a gev::Timeout included), the attempt is over: waiting stop()
+  // calls (and the destructor) wake up and find the server stopped or take over. A stop
+  // interrupted this way can also be run again later.
+  std::shared_ptr<StopState> state = stop_state_;
+  state->running = true;
+  state->attempt_ended = std::make_shared<Event>();
   struct Running {
-    bool& flag;
-    ~Running() { flag = false; }
-  } running{stop_running_};
+    StopState& state;
+    std::shared_ptr<Event> ended;
+    ~Running() {
+      state.running = false;
+      ended->set();
+    }
+  } running{*state, state->attempt_ended};
   std::optional<Clock::time_point> deadline;
-  if (timeout) deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(*timeout);
+  if (timeout) deadline = deadline_after(*timeout);
   auto remaining = [&]() -> std::optional<Duration> {
     if (!deadline) return std::nullopt;
     return std::max(Duration::zero(),
@@ -342,7 +368,6 @@ bool DatagramServer::finish_stop(std::optional<Duration> timeout) {
   }
   // 3. Free the port.
   socket_.close();
-  std::shared_ptr<StopState> state = stop_state_;
   state->clean = clean;
   state->done.set();
   return clean;

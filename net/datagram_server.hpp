@@ -111,8 +111,9 @@ class DatagramServer {
   void serve_forever();
   // Stops receiving, waits up to `timeout` for running handlers, kills the rest, closes the
   // socket. Returns whether every handler finished on its own. Idempotent; a concurrent second
-  // call waits for the first. Called from a handler (which cannot wait for itself), it stops
-  // receiving at once, finishes the stop in a new greenlet and returns false.
+  // call waits for the first, and takes over should the first be killed or time out (a
+  // gev::Timeout) before it finished. Called from a handler (which cannot wait for itself), it
+  // stops receiving at once, finishes the stop in a new greenlet and returns false.
   bool stop(std::optional<Duration> timeout = std::chrono::seconds(1));
 
   // Sends one datagram (from the server's socket, so the peer sees the server's address).
@@ -146,7 +147,11 @@ class DatagramServer {
   // destroyed.
   struct StopState {
     Event done;
-    bool clean = true;  // stop()'s result
+    bool clean = true;     // stop()'s result
+    bool running = false;  // finish_stop() in progress
+    // Set when the running finish_stop() ends, however it ends (one per attempt): greenlets
+    // waiting for it then find the server stopped, or take over an attempt that was killed.
+    std::shared_ptr<Event> attempt_ended;
   };
 
   void receive_loop();
@@ -156,6 +161,9 @@ class DatagramServer {
   std::size_t drain_error_queue() noexcept;
   void run_handler(std::string_view data, const Address& from);
   bool finish_stop(std::optional<Duration> timeout);
+  // Waits while another greenlet's finish_stop() runs; true once the server is stopped, false
+  // if that attempt ended without stopping it (killed, or a gev::Timeout). Touches only `state`.
+  static bool wait_for_stop(const std::shared_ptr<StopState>& state);
   std::string name() const;
 
   Address address_;
@@ -169,8 +177,7 @@ class DatagramServer {
   std::shared_ptr<Greenlet<void>> stopper_;  // finishes a stop() requested by a handler
   std::shared_ptr<StopState> stop_state_ = std::make_shared<StopState>();
   bool started_ = false;
-  bool stopping_ = false;      // no more receiving
-  bool stop_running_ = false;  // finish_stop() in progress
+  bool stopping_ = false;  // no more receiving
   bool in_inline_handler_ = false;
   std::uint64_t received_ = 0;
   std::uint64_t truncated_ = 0;

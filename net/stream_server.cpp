@@ -1,15 +1,33 @@
 #include "gev/net/stream_server.hpp"
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <stdexcept>
 
 #include "gev/hub/error_hook.hpp"
+#include "gev/hub/park_timer.hpp"
 #include "gev/net/ssl_context.hpp"
 #include "gev/net/ssl_stream.hpp"
 #include "gev/runtime/sleep.hpp"
 
 namespace gev::net {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::optional<Clock::time_point> deadline_after(std::optional<Duration> timeout) {
+  if (!timeout) return std::nullopt;
+  return gev::deadline_after(*timeout);
+}
+
+std::optional<Duration> remaining(std::optional<Clock::time_point> deadline) {
+  if (!deadline) return std::nullopt;
+  return std::max(Duration::zero(), std::chrono::duration_cast<Duration>(*deadline - Clock::now()));
+}
+
+}  // namespace
 
 StreamServer::StreamServer(Address listen_address, Handler handler)
     : StreamServer(std::move(listen_address), std::move(handler), Options{}) {}
@@ -20,6 +38,10 @@ StreamServer::StreamServer(Address listen_address, Handler handler, Options opti
       options_(options),
       pool_(options.max_connections ? options.max_connections : 1) {
   if (!handler_) throw std::invalid_argument("gev::net::StreamServer: no handler");
+  if (options_.max_accept == 0) {
+    // The accept loop would never accept (and never block): spin forever.
+    throw std::invalid_argument("gev::net::StreamServer: max_accept must be at least 1");
+  }
 }
 
 StreamServer::StreamServer(Socket listener, Handler handler, Options options)
@@ -68,12 +90,22 @@ StreamServer::Handler StreamServer::tls_handler(StreamServer* self, const ssl::C
 }
 
 StreamServer::~StreamServer() {
-  if (started_ && !stopped_.is_set()) {
-    try {
-      stop(Duration::zero());
-    } catch (...) {
-      report_error("StreamServer destructor", std::current_exception());
+  std::shared_ptr<StopState> state = stop_state_;
+  if (!started_ || state->done.is_set()) return;
+  try {
+    // Another greenlet (maybe the stopper a handler started) is stopping the server and using
+    // the members: let it finish, or take over if it is killed.
+    if (!wait_for_stop(state)) {
+      if (stopper_ && !stopper_->ready()) stopper_->kill();  // not started yet: never will
+      stopping_ = true;
+      finish_stop(Duration::zero());
     }
+  } catch (...) {
+    report_error("StreamServer destructor", std::current_exception());
+  }
+  if (!state->done.is_set()) {  // whoever still waits must not touch the members any more
+    state->clean = false;
+    state->done.set();
   }
 }
 
@@ -98,9 +130,9 @@ void StreamServer::start() {
 void StreamServer::accept_loop() {
   Duration backoff = std::chrono::milliseconds(10);
   bool warned = false;
-  for (;;) {
+  while (!stopping_) {
     pool_.wait_available();  // full: leave new clients in the backlog
-    for (std::size_t n = 0; n < options_.max_accept && !pool_.full(); ++n) {
+    for (std::size_t n = 0; n < options_.max_accept && !pool_.full() && !stopping_; ++n) {
       Address peer;
       Socket client;
       try {
@@ -145,16 +177,71 @@ void StreamServer::accept_loop() {
 
 void StreamServer::serve_forever() {
   start();
-  stopped_.wait();
+  // The shared state outlives the server, should it be destroyed while we wait.
+  std::shared_ptr<StopState> state = stop_state_;
+  state->done.wait();
+}
+
+bool StreamServer::wait_for_stop(const std::shared_ptr<StopState>& state) {
+  while (!state->done.is_set() && state->running) {
+    std::shared_ptr<Event> ended = state->attempt_ended;
+    ended->wait();
+  }
+  return state->done.is_set();
 }
 
 bool StreamServer::stop(std::optional<Duration> timeout) {
-  if (!started_ || stopped_.is_set()) return true;
-  if (acceptor_) acceptor_->kill({.block = true});
+  if (!started_) return true;
+  std::shared_ptr<StopState> state = stop_state_;
+  if (state->done.is_set()) return state->clean;
+  GreenletBase* self = getcurrent();
+  const bool from_server =
+      self != nullptr &&
+      ((acceptor_ && static_cast<GreenletBase*>(acceptor_.get()) == self) || pool_.contains(*self));
+  if (from_server) {
+    // A handler cannot wait for itself (pool_.join would include it): stop accepting now and
+    // finish in a new greenlet.
+    if (!stopping_) {
+      stopping_ = true;
+      if (acceptor_ && static_cast<GreenletBase*>(acceptor_.get()) != self) {
+        acceptor_->kill({.block = false});
+      }
+      stopper_ = gev::spawn(SpawnOptions{.name = "StreamServer(" + address_.to_string() + ") stop"},
+                            [this, timeout] { finish_stop(timeout); });
+    }
+    return false;
+  }
+  const std::optional<Clock::time_point> deadline = deadline_after(timeout);
+  // Another greenlet is stopping the server: wait for it (the server may be destroyed meanwhile:
+  // only `state` is touched until it is known to be alive and not stopped).
+  if (wait_for_stop(state)) return state->clean;
+  // A stopper a handler started but that has not run yet: this call does its work instead.
+  if (stopper_ && !stopper_->ready()) stopper_->kill();
+  stopping_ = true;
+  return finish_stop(remaining(deadline));
+}
+
+bool StreamServer::finish_stop(std::optional<Duration> timeout) {
+  std::shared_ptr<StopState> state = stop_state_;
+  // However this ends (a kill or a gev::Timeout included), waiting stop() calls wake up: they
+  // find the server stopped or take over.
+  state->running = true;
+  state->attempt_ended = std::make_shared<Event>();
+  struct Running {
+    StopState& state;
+    std::shared_ptr<Event> ended;
+    ~Running() {
+      state.running = false;
+      ended->set();
+    }
+  } running{*state, state->attempt_ended};
+  const std::optional<Clock::time_point> deadline = deadline_after(timeout);
+  if (acceptor_ && !acceptor_->ready()) acceptor_->kill({.block = true});
   listener_.close();
-  bool clean = pool_.join(timeout);
+  bool clean = pool_.join(remaining(deadline));
   if (!clean) pool_.kill();
-  stopped_.set();
+  state->clean = clean;
+  state->done.set();
   return clean;
 }
 

@@ -14,7 +14,8 @@
 // process runs out of descriptors (EMFILE/ENFILE). Each client socket is closed when its
 // handler returns or throws; a handler's exception is reported through the error hook.
 // stop(timeout): close the listener, wait up to `timeout` for running handlers, then kill the
-// rest (GreenletExit at their blocking points).
+// rest (GreenletExit at their blocking points). Called from a handler (which cannot wait for
+// itself), stop() stops accepting at once, finishes the stop in a new greenlet and returns false.
 //
 // TLS: give the server an ssl::Context (Context::server(cert, key)) and a handler taking an
 // ssl::Stream. Each client's handshake runs in its handler greenlet, bounded by
@@ -52,7 +53,7 @@ class Stream;
 
 struct StreamServerOptions {
   std::size_t max_connections = 10'000;  // concurrent handlers; further clients wait
-  std::size_t max_accept = 100;          // accepts per wake-up before handlers run
+  std::size_t max_accept = 100;          // accepts per wake-up before handlers run (>= 1)
   int backlog = SOMAXCONN;
   bool reuse_address = true;  // SO_REUSEADDR
   bool reuse_port = false;    // SO_REUSEPORT (several servers on one port)
@@ -73,6 +74,7 @@ class StreamServer {
   StreamServer(Address listen_address, Handler handler, Options options);
   // A socket already bound (and maybe listening): the server takes it over.
   StreamServer(Socket listener, Handler handler, Options options = {});
+  // Throws std::invalid_argument for an empty handler or max_accept == 0.
   // TLS servers: `tls` must be a server context (std::invalid_argument otherwise).
   StreamServer(Address listen_address, const ssl::Context& tls, TlsHandler handler,
                Options options = {});
@@ -87,19 +89,37 @@ class StreamServer {
   // handler).
   void serve_forever();
   // Stops accepting, waits up to `timeout` for running handlers, then kills the rest.
-  // Idempotent. Returns whether every handler finished on its own.
+  // Idempotent; a concurrent second call waits for the first (and takes over should the first
+  // be killed or time out). Returns whether every handler finished on its own. Called from a
+  // handler (which cannot wait for itself), it stops accepting at once, finishes the stop in a
+  // new greenlet and returns false.
   bool stop(std::optional<Duration> timeout = std::chrono::seconds(1));
 
   // The bound address (with the real port when 0 was asked for). Valid after start().
   const Address& address() const noexcept { return address_; }
   bool started() const noexcept { return started_; }
-  bool closed() const noexcept { return stopped_.is_set(); }
+  bool closed() const noexcept { return stop_state_->done.is_set(); }
   // Handlers running now.
   std::size_t connections() const noexcept { return pool_.size(); }
   std::uint64_t accepted() const noexcept { return accepted_; }
 
  private:
+  // Outlives the server for greenlets still waiting in serve_forever() or stop() when it is
+  // destroyed.
+  struct StopState {
+    Event done;
+    bool clean = true;     // stop()'s result
+    bool running = false;  // finish_stop() in progress
+    // Set when the running finish_stop() ends, however it ends (one per attempt): greenlets
+    // waiting for it then find the server stopped, or take over an attempt that was killed.
+    std::shared_ptr<Event> attempt_ended;
+  };
+
   void accept_loop();
+  bool finish_stop(std::optional<Duration> timeout);
+  // Waits while another greenlet's finish_stop() runs; true once the server is stopped, false
+  // if that attempt ended without stopping it (killed, or a gev::Timeout). Touches only `state`.
+  static bool wait_for_stop(const std::shared_ptr<StopState>& state);
   // The plain handler that runs the TLS handshake, then `handler`.
   static Handler tls_handler(StreamServer* self, const ssl::Context& tls, TlsHandler handler);
 
@@ -109,8 +129,10 @@ class StreamServer {
   Socket listener_;
   Pool pool_;
   std::shared_ptr<Greenlet<void>> acceptor_;
-  Event stopped_;
+  std::shared_ptr<Greenlet<void>> stopper_;  // finishes a stop() requested by a handler
+  std::shared_ptr<StopState> stop_state_ = std::make_shared<StopState>();
   bool started_ = false;
+  bool stopping_ = false;  // no more accepting
   std::uint64_t accepted_ = 0;
 };
 

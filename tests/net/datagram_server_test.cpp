@@ -1,6 +1,7 @@
 // net::DatagramServer on loopback: echo over IPv4, IPv6 and Unix datagram sockets (pooled and
 // inline handlers), 200 concurrent greenlet clients, max_handlers, a throwing handler, stop()
-// with finishing and stuck handlers (pooled and inline), stop() from inside a handler, the port
+// with finishing and stuck handlers (pooled and inline), stop() from inside a handler, a
+// concurrent stop() taking over a killed or timed-out one, the port
 // free after stop(), oversize datagrams dropped and reported, ICMP errors (connected socket and
 // IP_RECVERR) surviving without spinning, Python as a real peer, reuse_address/reuse_port,
 // argument checks and the destructor. The descriptor count is back at its baseline after every
@@ -28,6 +29,7 @@
 #include <vector>
 
 #include <gev/net/datagram_server.hpp>
+#include <gev/runtime/timeout.hpp>
 
 #include "net/net_support.hpp"
 
@@ -789,6 +791,71 @@ TEST_CASE("bad arguments and options") {
     CHECK(server.socket().getsockopt_int(SOL_SOCKET, SO_RCVBUF) >= 256 * 1024);
     CHECK(server.options().receive_buffer == 256 * 1024);
     CHECK(server.stop(1s));
+  }
+  fds.check();
+}
+
+TEST_CASE("a concurrent stop() takes over when the first one is killed or times out") {
+  FdBaseline fds;
+  for (bool by_timeout : {false, true}) {
+    CAPTURE(by_timeout);
+    int destroyed = 0;
+    {
+      DatagramServer server({"127.0.0.1", 0},
+                            [&](std::string_view, const Address&, DatagramServer&) {
+                              gev::test::Witness w(&destroyed);
+                              gev::sleep(1h);
+                            });
+      server.start();
+      Socket c = client_for(server);
+      c.sendto("x", 1, server.address());
+      REQUIRE(wait_until([&] { return server.handlers() == 1; }));
+      auto first = gev::spawn([&] {
+        if (by_timeout) {
+          gev::Timeout t(50ms);
+          try {
+            server.stop(std::nullopt);  // would wait forever
+          } catch (const gev::Timeout&) {
+          }
+        } else {
+          server.stop(std::nullopt);
+        }
+      });
+      gev::sleep(0s);
+      gev::sleep(0s);
+      if (!by_timeout) {
+        gev::sleep(20ms);
+        first->kill({.block = false});
+      }
+      const auto t0 = Clock::now();
+      CHECK_FALSE(server.stop(300ms));  // waits for the first, then does the work itself
+      CHECK(Clock::now() - t0 < 5s);
+      CHECK(server.closed());
+      CHECK(destroyed == 1);
+      CHECK(first->join(5s));
+    }
+  }
+  SUBCASE("the destructor takes over too") {
+    int destroyed = 0;
+    std::shared_ptr<gev::Greenlet<void>> first;
+    {
+      DatagramServer server({"127.0.0.1", 0},
+                            [&](std::string_view, const Address&, DatagramServer&) {
+                              gev::test::Witness w(&destroyed);
+                              gev::sleep(1h);
+                            });
+      server.start();
+      Socket c = client_for(server);
+      c.sendto("x", 1, server.address());
+      REQUIRE(wait_until([&] { return server.handlers() == 1; }));
+      first = gev::spawn([&] { server.stop(std::nullopt); });
+      auto killer = gev::spawn_later(50ms, [&] { first->kill({.block = false}); });
+      gev::sleep(0s);
+      gev::sleep(0s);
+    }  // waits for the first stop, then stops the server itself
+    CHECK(destroyed == 1);
+    CHECK(first->join(5s));
+    CHECK(gev::get_hub().live_greenlets() == 0);
   }
   fds.check();
 }

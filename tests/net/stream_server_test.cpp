@@ -1,8 +1,9 @@
 // net::StreamServer on loopback: echo with 500 concurrent clients, port 0, serve_forever/stop,
 // client sockets closed after the handler returns or throws (error hook), max_connections,
 // stop(timeout) with and without stuck handlers, the destructor, EMFILE back-off (in a child),
-// reuse_port and a server taking over an existing socket. The descriptor count is back at its
-// baseline after every case.
+// reuse_port, a server taking over an existing socket, stop() from inside a handler, a
+// concurrent stop() taking over a killed one, and max_accept checks. The descriptor count is back
+// at its baseline after every case.
 #include <dirent.h>
 #include <doctest/doctest.h>
 #include <stdlib.h>
@@ -22,6 +23,7 @@
 #include <gev/net/ssl_context.hpp>
 #include <gev/net/ssl_stream.hpp>
 #include <gev/net/stream_server.hpp>
+#include <gev/runtime/timeout.hpp>
 
 #include "net/net_support.hpp"
 #include "net/ssl_support.hpp"
@@ -525,6 +527,159 @@ TEST_CASE("a TLS StreamServer checks its context and handler, and stop() kills h
     CHECK(read_to_eof(silent).empty());
     CHECK_FALSE(ran);
     CHECK(errors.count() == 0);  // a kill is not a failed handshake
+  }
+  fds.check();
+}
+
+TEST_CASE("stop() from inside a handler returns at once and ends serve_forever") {
+  FdBaseline fds;
+  for (std::optional<gev::Duration> timeout :
+       {std::optional<gev::Duration>{}, std::optional<gev::Duration>{5s}}) {
+    CAPTURE(timeout.has_value());
+    gev::test::CaptureErrors errors;
+    std::optional<bool> stop_result;
+    gev::Duration stop_took{};
+    bool handler_went_on = false;
+    StreamServer server({"127.0.0.1", 0}, [&](Socket& client, const Address&) {
+      char buf[64];
+      const std::size_t n = client.recv(buf, sizeof buf);
+      if (std::string(buf, n) == "quit") {
+        const auto t0 = Clock::now();
+        stop_result = server.stop(timeout);  // must neither deadlock nor wait for itself
+        stop_took = Clock::now() - t0;
+        client.sendall("bye");
+        handler_went_on = true;
+        return;
+      }
+      client.sendall(buf, n);
+    });
+    bool returned = false;
+    auto runner = gev::spawn([&] {
+      server.serve_forever();
+      returned = true;
+    });
+    REQUIRE(wait_until([&] { return server.started(); }));
+    Socket a = connect_to(server);
+    CHECK(echo_once(a, "ping") == "ping");
+    Socket c = connect_to(server);
+    c.sendall("quit");
+    CHECK(read_to_eof(c) == "bye");
+    CHECK(runner->join(10s));
+    CHECK(returned);
+    REQUIRE(stop_result.has_value());
+    CHECK_FALSE(*stop_result);  // the calling handler was still running
+    CHECK(stop_took < 1s);
+    CHECK(handler_went_on);
+    CHECK(server.closed());
+    CHECK(server.stop(1s));  // the stop finished cleanly (the handlers returned in time)
+    auto r = catch_system_error([&] { Socket s = connect_to(server); });
+    CHECK(r.thrown);
+    CHECK_MESSAGE(r.code == ECONNREFUSED, r.what);
+    CHECK(errors.count() == 0);
+  }
+  SUBCASE("the stop a handler started still kills a stuck handler after the timeout") {
+    gev::test::CaptureErrors errors;
+    int destroyed = 0;
+    bool stop_returned = false;
+    StreamServer server({"127.0.0.1", 0}, [&](Socket& client, const Address&) {
+      char buf[64];
+      const std::size_t n = client.recv(buf, sizeof buf);
+      if (std::string(buf, n) == "quit") {
+        CHECK_FALSE(server.stop(100ms));
+        stop_returned = true;
+      }
+      gev::test::Witness w(&destroyed);
+      gev::sleep(1h);  // both handlers stay stuck: killed by the stop
+    });
+    server.start();
+    Socket stuck = connect_to(server);
+    stuck.sendall("hang");
+    Socket c = connect_to(server);
+    c.sendall("quit");
+    REQUIRE(wait_until([&] { return server.closed(); }));
+    CHECK(stop_returned);
+    CHECK(destroyed == 2);
+    CHECK(server.connections() == 0);
+    CHECK_FALSE(server.stop(1s));  // a stopped server keeps its answer
+    CHECK(read_to_eof(c).empty());
+    CHECK(errors.count() == 0);
+  }
+  fds.check();
+}
+
+TEST_CASE("a concurrent stop() takes over when the first one is killed or times out") {
+  FdBaseline fds;
+  for (bool by_timeout : {false, true}) {
+    CAPTURE(by_timeout);
+    int destroyed = 0;
+    {
+      StreamServer server({"127.0.0.1", 0}, [&](Socket&, const Address&) {
+        gev::test::Witness w(&destroyed);
+        gev::sleep(1h);
+      });
+      server.start();
+      Socket c = connect_to(server);
+      REQUIRE(wait_until([&] { return server.connections() == 1; }));
+      auto first = gev::spawn([&] {
+        if (by_timeout) {
+          gev::Timeout t(50ms);
+          try {
+            server.stop(std::nullopt);  // would wait forever
+          } catch (const gev::Timeout&) {
+          }
+        } else {
+          server.stop(std::nullopt);
+        }
+      });
+      gev::sleep(0s);
+      gev::sleep(0s);
+      if (!by_timeout) {
+        gev::sleep(20ms);
+        first->kill({.block = false});
+      }
+      const auto t0 = Clock::now();
+      CHECK_FALSE(server.stop(300ms));  // waits for the first, then does the work itself
+      CHECK(Clock::now() - t0 < 5s);
+      CHECK(server.closed());
+      CHECK(destroyed == 1);
+      CHECK(first->join(5s));
+    }
+  }
+  SUBCASE("the destructor takes over too") {
+    int destroyed = 0;
+    std::shared_ptr<gev::Greenlet<void>> first;
+    {
+      StreamServer server({"127.0.0.1", 0}, [&](Socket&, const Address&) {
+        gev::test::Witness w(&destroyed);
+        gev::sleep(1h);
+      });
+      server.start();
+      Socket c = connect_to(server);
+      REQUIRE(wait_until([&] { return server.connections() == 1; }));
+      first = gev::spawn([&] { server.stop(std::nullopt); });
+      auto killer = gev::spawn_later(50ms, [&] { first->kill({.block = false}); });
+      gev::sleep(0s);
+      gev::sleep(0s);
+    }  // waits for the first stop, then stops the server itself
+    CHECK(destroyed == 1);
+    CHECK(first->join(5s));
+  }
+  fds.check();
+}
+
+TEST_CASE("max_accept == 0 is rejected") {
+  StreamServer::Options options;
+  options.max_accept = 0;
+  CHECK_THROWS_AS(StreamServer({"127.0.0.1", 0}, echo_handler, options), std::invalid_argument);
+  options.max_accept = 1;
+  FdBaseline fds;
+  {
+    StreamServer server({"127.0.0.1", 0}, echo_handler, options);
+    server.start();
+    Socket c = connect_to(server);
+    CHECK(echo_once(c, "one at a time") == "one at a time");
+    c.close();
+    CHECK(server.stop(1s));
   }
   fds.check();
 }
