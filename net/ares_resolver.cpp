@@ -14,12 +14,22 @@
 // fiber as a death hook, which ~Hub runs after unwinding the greenlets and destroying the loop:
 // it destroys the channels (pending lookups end with ARES_EDESTRUCTION, freeing their Requests)
 // without touching the loop.
+//
+// fork(). The child inherits the forking thread's channels, their sockets (shared with the
+// parent) and, once the hub re-arms its loop (ev_loop_fork), their watchers: left alone, the
+// child could read (and the parent lose) replies to the parent's queries. A pthread_atfork child
+// handler therefore drops the forking thread's channels at once: ares_destroy closes the child's
+// copies of the sockets (no packet is sent; the parent's sockets stay open) and ends inherited
+// lookups with ARES_EDESTRUCTION, the watchers and timer are stopped before the loop runs
+// again, and the next lookup creates a fresh channel. (The pid check in HubResolver::channel()
+// covers a child made without the atfork handlers.)
 #include "gev/net/detail/ares_resolver.hpp"
 
 #include <ares.h>
 #include <arpa/inet.h>
 #include <ev.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <strings.h>
 #include <unistd.h>
 
@@ -220,6 +230,10 @@ class HubResolver final : public gev::detail::FiberDeathHook {
   bool loop_gone() const noexcept { return loop_gone_; }
 
   void fiber_died() noexcept override;  // ~Hub: the main fiber "dies" with the hub
+
+  // In a forked child (pthread_atfork): drops the inherited channels at once. See the note at
+  // atfork_child().
+  void forked() noexcept;
 
  private:
   explicit HubResolver(Hub& hub) : hub_(hub), pid_(::getpid()) {}
@@ -434,8 +448,25 @@ void Channel::on_addrinfo(void* arg, int status, int, ares_addrinfo* result) noe
 
 // ---- HubResolver -----------------------------------------------------------------------------
 
+// The forking thread's channels only: other threads do not exist in the child, and their hubs
+// never run there.
+void atfork_child() noexcept {
+  if (tl_resolver != nullptr) tl_resolver->forked();
+}
+
+void HubResolver::forked() noexcept {
+  pid_ = ::getpid();
+  if (loop_gone_) return;
+  // ~Channel: ares_destroy (closing the child's socket copies, ending inherited lookups with
+  // ARES_EDESTRUCTION: their greenlets wake with EAI_AGAIN), then its watchers and timer stop.
+  retired_.clear();
+  current_.reset();
+}
+
 HubResolver& HubResolver::of(Hub& hub) {
   if (tl_resolver != nullptr && &tl_resolver->hub_ == &hub) return *tl_resolver;
+  static std::once_flag atfork_once;
+  std::call_once(atfork_once, [] { ::pthread_atfork(nullptr, nullptr, &atfork_child); });
   auto* r = new HubResolver(hub);
   hub.main_fiber().add_death_hook(*r);
   tl_resolver = r;
@@ -526,12 +557,19 @@ void validate(const AresOptions& options) {
 
 }  // namespace
 
-void set_ares_options(const AresOptions& options) {
-  validate(options);
-  std::lock_guard lock(g_options_mutex);
+namespace {
+// Stores validated options. Caller holds g_options_mutex.
+void store_options_locked(const AresOptions& options) {
   g_options = options;
   ++g_generation;
   g_generation_hint.store(g_generation, std::memory_order_release);
+}
+}  // namespace
+
+void set_ares_options(const AresOptions& options) {
+  validate(options);
+  std::lock_guard lock(g_options_mutex);
+  store_options_locked(options);
 }
 
 AresOptions ares_options() {
@@ -540,9 +578,16 @@ AresOptions ares_options() {
 }
 
 void set_ares_servers(std::string_view servers) {
-  AresOptions options = ares_options();
-  options.servers = std::string(servers);
-  set_ares_options(options);
+  // The server list is checked outside the lock (validate() builds a throwaway channel); the
+  // read-modify-write of the options is one step under it, so a concurrent set_ares_options()
+  // from another thread is never lost.
+  AresOptions probe;
+  probe.servers = std::string(servers);
+  validate(probe);
+  std::lock_guard lock(g_options_mutex);
+  AresOptions options = g_options;
+  options.servers = std::move(probe.servers);
+  store_options_locked(options);
 }
 
 namespace detail {

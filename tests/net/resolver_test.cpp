@@ -800,3 +800,90 @@ TEST_CASE("resolver: ares works in a forked child and in the parent afterwards")
   CHECK_MESSAGE(r.exit_code() == 0, "child failed with " << r.exit_code() << ": " << r.output);
   CHECK(gev::net::resolve(kDualName, 80, AF_INET) == expected);
 }
+
+namespace {
+// The NXDOMAIN answer to a DNS query (its header and question echoed back).
+std::string nxdomain_reply(const char* query, std::size_t n) {
+  std::string reply(query, n);
+  reply[2] = static_cast<char>(reply[2] | 0x80);           // QR: a response
+  reply[3] = static_cast<char>((reply[3] & 0xF0) | 0x83);  // RA, RCODE 3 (NXDOMAIN)
+  return reply;
+}
+}  // namespace
+
+TEST_CASE("resolver: a forked child drops the inherited channel and never reads its replies") {
+  if (in_child()) return;
+  if (!Dnsmasq::available()) return;
+  ResolverSettings restore;
+  Dnsmasq dns;
+  MuteServer mute;  // the parent's lookup goes here, and this test answers it by hand
+  AresOptions options;
+  options.servers = mute.address;
+  options.timeout = 5000ms;
+  options.tries = 1;
+  gev::net::set_ares_options(options);
+  gev::net::set_resolver(ResolverKind::ares);
+  const std::vector expected{Address("10.1.2.3", 80)};
+  Failure result;
+  bool done = false;
+  auto pending = gev::spawn([&] {
+    result = resolve_failure("inflight.gev-test.example", AF_INET);
+    done = true;
+  });
+  char query[512];
+  Address asker;
+  mute.socket.settimeout(5s);
+  const std::size_t n = mute.socket.recvfrom(query, sizeof query, asker);  // in flight now
+  REQUIRE(n >= 12);
+  std::fflush(nullptr);
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    int code = 0;
+    try {
+      gev::sleep(300ms);  // the parent's reply arrives meanwhile: not for the child
+      // The inherited lookup ended at the fork (its channel was dropped), not with a reply.
+      if (!pending->join(2s)) {
+        code = 3;
+      } else if (!done || result.code != EAI_AGAIN) {
+        std::fprintf(stderr, "child: inherited lookup: %s\n", result.what.c_str());
+        code = 4;
+      } else {
+        dns.use();  // a fresh channel in the child
+        if (gev::net::resolve(kDualName, 80, AF_INET) != expected) code = 5;
+      }
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "child: %s\n", e.what());
+      code = 6;
+    }
+    std::fflush(nullptr);
+    ::_exit(code);
+  }
+  // The parent answers its query (and any the search list adds) while the child's loop runs.
+  std::string reply = nxdomain_reply(query, n);
+  mute.socket.sendto(reply.data(), reply.size(), asker);
+  auto answerer = gev::spawn([&] {
+    char q[512];
+    Address from;
+    mute.socket.settimeout(50ms);
+    while (!done) {
+      try {
+        const std::size_t m = mute.socket.recvfrom(q, sizeof q, from);
+        if (m < 12) continue;
+        std::string r = nxdomain_reply(q, m);
+        mute.socket.sendto(r.data(), r.size(), from);
+      } catch (const std::system_error&) {
+      }
+    }
+  });
+  REQUIRE(pending->join(4s));  // the reply reached the parent (well before the 5 s timeout)
+  CHECK(result.thrown);
+  CHECK_MESSAGE(result.code == EAI_NONAME, result.what);
+  REQUIRE(answerer->join(5s));
+  const int status = wait_child(pid, 30000ms);
+  CHECK_MESSAGE(WIFEXITED(status), "child status " << status);
+  CHECK_MESSAGE(WEXITSTATUS(status) == 0, "child exit " << WEXITSTATUS(status));
+  dns.use();
+  CHECK(gev::net::resolve(kDualName, 80, AF_INET) == expected);  // the parent still resolves
+}
