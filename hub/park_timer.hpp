@@ -10,6 +10,8 @@
 
 #include <ev.h>
 
+#include <chrono>
+
 #include <optional>
 
 #include "gev/hub/hub.hpp"
@@ -38,6 +40,16 @@ class ParkTimer {
   bool expired_ = false;
   bool referenced_ = true;
 };
+
+// now + d on the steady clock, saturating instead of overflowing for huge durations (a timeout
+// of Duration::max() means "practically never", not "already passed").
+inline std::chrono::steady_clock::time_point deadline_after(Duration d) noexcept {
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point now = Clock::now();
+  const auto left = Clock::time_point::max() - now;
+  return d >= left ? Clock::time_point::max()
+                   : now + std::chrono::duration_cast<Clock::duration>(d);
+}
 
 // Seconds as libev wants them; negative durations become 0 (fire on the next turn).
 inline double to_ev_seconds(Duration d) noexcept {

@@ -262,7 +262,7 @@ void Socket::sendall(const void* data, std::size_t size, int flags) {
   const auto* p = static_cast<const char*>(data);
   std::optional<Clock::time_point> deadline;
   if (timeout_ && timeout_->count() > 0) {
-    deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(*timeout_);
+    deadline = deadline_after(*timeout_);
   }
   while (size > 0) {
     ssize_t n = ::send(fd_, p, size, flags | MSG_NOSIGNAL);
@@ -304,7 +304,7 @@ std::size_t Socket::sendfile(int file_fd, off_t offset, std::optional<std::size_
   check_open("sendfile");
   std::optional<Clock::time_point> deadline;
   if (timeout_ && timeout_->count() > 0) {
-    deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(*timeout_);
+    deadline = deadline_after(*timeout_);
   }
   std::size_t sent = 0;
   // sendfile(2) moves at most 0x7ffff000 bytes per call.

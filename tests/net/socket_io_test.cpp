@@ -356,3 +356,26 @@ TEST_CASE("a kill arriving while a destructor lets a waiter go is raised at the 
   }
   fds.check();
 }
+
+TEST_CASE("a huge timeout means practically never, not already passed") {
+  FdBaseline fds;
+  {
+    auto [a, b] = gev::net::socketpair();
+    a.settimeout(gev::Duration::max());
+    b.settimeout(std::chrono::hours(24 * 365 * 100));  // a century, still representable
+    const std::string big(2 << 20, 'z');
+    auto reader = gev::spawn([&b, &big] {
+      std::string got;
+      char buf[65536];
+      for (int i = 0; i < 100000 && got.size() < big.size(); ++i) {
+        const std::size_t n = b.recv(buf, sizeof buf);
+        if (n == 0) break;
+        got.append(buf, n);
+      }
+      CHECK(got == big);
+    });
+    a.sendall(big);  // parks several times; each wait gets the (saturated) deadline
+    reader->join();
+  }
+  fds.check();
+}
