@@ -160,6 +160,9 @@ class Hub {
   // and an idle hub sleeps at once. Default 50 us, or GEV_POLL_SPIN_US at hub creation; zero
   // turns it off (lowest CPU use, higher latency for request/response traffic). No spin while
   // I/O batching is on.
+  // The hub spins only while it has at most this many greenlets: with more, events come from
+  // many sources, sleeps are short anyway and the spin only burns CPU.
+  static constexpr std::size_t kSpinMaxGreenlets = 64;
   void set_poll_spin(Duration d) noexcept { poll_spin_ = d.count() > 0 ? d : Duration::zero(); }
   Duration poll_spin() const noexcept { return poll_spin_; }
 
