@@ -88,23 +88,7 @@ DatagramServer::DatagramServer(Socket socket, Handler handler, Options options)
 }
 
 DatagramServer::~DatagramServer() {
-  std::shared_ptr<StopState> state = stop_state_;
-  if (!started_ || state->done.is_set()) return;
-  try {
-    // Another greenlet (maybe the stopper a handler started) is stopping the server and using
-    // the members: let it finish, or take over if it is killed.
-    if (!wait_for_stop(state)) {
-      if (stopper_ && !stopper_->ready()) stopper_->kill();  // not started yet: never will
-      stopping_ = true;
-      finish_stop(Duration::zero());
-    }
-  } catch (...) {
-    report_error("DatagramServer destructor", std::current_exception());
-  }
-  if (!state->done.is_set()) {  // whoever still waits must not touch the members any more
-    state->clean = false;
-    state->done.set();
-  }
+  if (started_) stop_.on_destroy("DatagramServer");
 }
 
 std::string DatagramServer::name() const {
@@ -136,9 +120,7 @@ void DatagramServer::start() {
 
 void DatagramServer::serve_forever() {
   start();
-  // The shared state outlives the server, should it be destroyed while we wait.
-  std::shared_ptr<StopState> state = stop_state_;
-  state->done.wait();
+  stop_.wait_stopped();
 }
 
 std::size_t DatagramServer::handlers() const noexcept {
@@ -221,7 +203,7 @@ void DatagramServer::run_handler(std::string_view data, const Address& from) {
 void DatagramServer::receive_loop() {
   Duration backoff = kMinBackoff;
   std::size_t batch = 0;
-  while (!stopping_) {
+  while (!stop_.stopping()) {
     if (++batch > options_.max_batch) {
       batch = 0;
       gev::sleep(Duration::zero());  // let the handlers (and everyone else) run
@@ -286,61 +268,19 @@ std::size_t DatagramServer::sendto(const void* data, std::size_t size, const Add
 
 bool DatagramServer::stop(std::optional<Duration> timeout) {
   if (!started_) return true;
-  std::shared_ptr<StopState> state = stop_state_;
-  if (state->done.is_set()) return state->clean;
   GreenletBase* self = getcurrent();
   const bool from_handler =
       self != nullptr &&
       ((receiver_ && static_cast<GreenletBase*>(receiver_.get()) == self) || pool_.contains(*self));
-  if (from_handler) {
-    // A handler cannot wait for itself: stop receiving now, finish in a new greenlet.
-    if (!stopping_) {
-      stopping_ = true;
-      if (!options_.inline_handler && receiver_) receiver_->kill({.block = false});
-      stopper_ = gev::spawn(SpawnOptions{.name = name() + " stop"},
-                            [this, timeout] { finish_stop(timeout); });
-    }
-    return false;
-  }
-  std::optional<Clock::time_point> deadline;
-  if (timeout) deadline = deadline_after(*timeout);
-  // Another greenlet is stopping the server: wait for it (the server may be destroyed meanwhile:
-  // only `state` is touched until it is known to be alive and not stopped).
-  if (wait_for_stop(state)) return state->clean;
-  // A stopper a handler started but that has not run yet: this call does its work instead.
-  if (stopper_ && !stopper_->ready()) stopper_->kill();
-  stopping_ = true;
-  std::optional<Duration> left;
-  if (deadline) {
-    left =
-        std::max(Duration::zero(), std::chrono::duration_cast<Duration>(*deadline - Clock::now()));
-  }
-  return finish_stop(left);
-}
-
-bool DatagramServer::wait_for_stop(const std::shared_ptr<StopState>& state) {
-  while (!state->done.is_set() && state->running) {
-    std::shared_ptr<Event> ended = state->attempt_ended;
-    ended->wait();
-  }
-  return state->done.is_set();
+  return stop_.stop(
+      timeout, from_handler,
+      [&] {
+        if (!options_.inline_handler && receiver_) receiver_->kill({.block = false});
+      },
+      name() + " stop");
 }
 
 bool DatagramServer::finish_stop(std::optional<Duration> timeout) {
-  // However this ends (a kill or a gev::Timeout included), the attempt is over: waiting stop()
-  // calls (and the destructor) wake up and find the server stopped or take over. A stop
-  // interrupted this way can also be run again later.
-  std::shared_ptr<StopState> state = stop_state_;
-  state->running = true;
-  state->attempt_ended = std::make_shared<Event>();
-  struct Running {
-    StopState& state;
-    std::shared_ptr<Event> ended;
-    ~Running() {
-      state.running = false;
-      ended->set();
-    }
-  } running{*state, state->attempt_ended};
   std::optional<Clock::time_point> deadline;
   if (timeout) deadline = deadline_after(*timeout);
   auto remaining = [&]() -> std::optional<Duration> {
@@ -350,7 +290,7 @@ bool DatagramServer::finish_stop(std::optional<Duration> timeout) {
   };
   bool clean = true;
   // 1. Stop receiving. An inline handler in progress gets the timeout to finish; the loop
-  //    checks stopping_ after it returns.
+  //    checks stop_.stopping() after it returns.
   if (receiver_ && !receiver_->ready()) {
     if (in_inline_handler_) {
       if (!receiver_->join(remaining())) {
@@ -368,8 +308,6 @@ bool DatagramServer::finish_stop(std::optional<Duration> timeout) {
   }
   // 3. Free the port.
   socket_.close();
-  state->clean = clean;
-  state->done.set();
   return clean;
 }
 

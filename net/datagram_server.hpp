@@ -41,6 +41,7 @@
 
 #include "gev/hub/hub.hpp"
 #include "gev/net/address.hpp"
+#include "gev/net/detail/server_stop.hpp"
 #include "gev/net/socket.hpp"
 #include "gev/runtime/event.hpp"
 #include "gev/runtime/greenlet.hpp"
@@ -126,7 +127,7 @@ class DatagramServer {
   const Address& address() const noexcept { return address_; }
   std::uint16_t port() const noexcept { return address_.port(); }
   bool started() const noexcept { return started_; }
-  bool closed() const noexcept { return stop_state_->done.is_set(); }
+  bool closed() const noexcept { return stop_.stopped(); }
   const Options& options() const noexcept { return options_; }
   // The server's socket, for options and introspection (do not read from it).
   Socket& socket() noexcept { return socket_; }
@@ -143,27 +144,15 @@ class DatagramServer {
   std::uint64_t socket_errors() const noexcept { return socket_errors_; }
 
  private:
-  // Outlives the server for greenlets still waiting in serve_forever() or stop() when it is
-  // destroyed.
-  struct StopState {
-    Event done;
-    bool clean = true;     // stop()'s result
-    bool running = false;  // finish_stop() in progress
-    // Set when the running finish_stop() ends, however it ends (one per attempt): greenlets
-    // waiting for it then find the server stopped, or take over an attempt that was killed.
-    std::shared_ptr<Event> attempt_ended;
-  };
-
   void receive_loop();
   // Receives one datagram into buffer_ and returns its real length, or nullopt after an error
   // the loop survives (counted, reported if unexpected).
   std::optional<std::size_t> receive_one(Address& from, Duration& backoff);
   std::size_t drain_error_queue() noexcept;
   void run_handler(std::string_view data, const Address& from);
+  // The server's part of a stop (detail::ServerStop runs the protocol): stop receiving, wait for
+  // the handlers up to `timeout`, kill the rest, free the port; true if all finished.
   bool finish_stop(std::optional<Duration> timeout);
-  // Waits while another greenlet's finish_stop() runs; true once the server is stopped, false
-  // if that attempt ended without stopping it (killed, or a gev::Timeout). Touches only `state`.
-  static bool wait_for_stop(const std::shared_ptr<StopState>& state);
   std::string name() const;
 
   Address address_;
@@ -174,10 +163,9 @@ class DatagramServer {
   Lock send_lock_;  // one sender parked on the socket at a time (Socket's one-waiter rule)
   std::vector<char> buffer_;
   std::shared_ptr<Greenlet<void>> receiver_;
-  std::shared_ptr<Greenlet<void>> stopper_;  // finishes a stop() requested by a handler
-  std::shared_ptr<StopState> stop_state_ = std::make_shared<StopState>();
+  detail::ServerStop stop_{
+      [this](std::optional<Duration> timeout) { return finish_stop(timeout); }};
   bool started_ = false;
-  bool stopping_ = false;  // no more receiving
   bool in_inline_handler_ = false;
   std::uint64_t received_ = 0;
   std::uint64_t truncated_ = 0;

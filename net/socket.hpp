@@ -167,7 +167,7 @@ class Socket {
   // One direction's parked greenlet and its watcher (started only while parked).
   struct Waiter {
     ev_io io;
-    detail::Fiber* fiber = nullptr;
+    gev::detail::Fiber* fiber = nullptr;
     int fired = 0;
   };
   enum class Direction { read, write };

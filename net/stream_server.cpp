@@ -90,23 +90,7 @@ StreamServer::Handler StreamServer::tls_handler(StreamServer* self, const ssl::C
 }
 
 StreamServer::~StreamServer() {
-  std::shared_ptr<StopState> state = stop_state_;
-  if (!started_ || state->done.is_set()) return;
-  try {
-    // Another greenlet (maybe the stopper a handler started) is stopping the server and using
-    // the members: let it finish, or take over if it is killed.
-    if (!wait_for_stop(state)) {
-      if (stopper_ && !stopper_->ready()) stopper_->kill();  // not started yet: never will
-      stopping_ = true;
-      finish_stop(Duration::zero());
-    }
-  } catch (...) {
-    report_error("StreamServer destructor", std::current_exception());
-  }
-  if (!state->done.is_set()) {  // whoever still waits must not touch the members any more
-    state->clean = false;
-    state->done.set();
-  }
+  if (started_) stop_.on_destroy("StreamServer");
 }
 
 void StreamServer::start() {
@@ -130,9 +114,9 @@ void StreamServer::start() {
 void StreamServer::accept_loop() {
   Duration backoff = std::chrono::milliseconds(10);
   bool warned = false;
-  while (!stopping_) {
+  while (!stop_.stopping()) {
     pool_.wait_available();  // full: leave new clients in the backlog
-    for (std::size_t n = 0; n < options_.max_accept && !pool_.full() && !stopping_; ++n) {
+    for (std::size_t n = 0; n < options_.max_accept && !pool_.full() && !stop_.stopping(); ++n) {
       Address peer;
       Socket client;
       try {
@@ -177,71 +161,31 @@ void StreamServer::accept_loop() {
 
 void StreamServer::serve_forever() {
   start();
-  // The shared state outlives the server, should it be destroyed while we wait.
-  std::shared_ptr<StopState> state = stop_state_;
-  state->done.wait();
-}
-
-bool StreamServer::wait_for_stop(const std::shared_ptr<StopState>& state) {
-  while (!state->done.is_set() && state->running) {
-    std::shared_ptr<Event> ended = state->attempt_ended;
-    ended->wait();
-  }
-  return state->done.is_set();
+  stop_.wait_stopped();
 }
 
 bool StreamServer::stop(std::optional<Duration> timeout) {
   if (!started_) return true;
-  std::shared_ptr<StopState> state = stop_state_;
-  if (state->done.is_set()) return state->clean;
   GreenletBase* self = getcurrent();
   const bool from_server =
       self != nullptr &&
       ((acceptor_ && static_cast<GreenletBase*>(acceptor_.get()) == self) || pool_.contains(*self));
-  if (from_server) {
-    // A handler cannot wait for itself (pool_.join would include it): stop accepting now and
-    // finish in a new greenlet.
-    if (!stopping_) {
-      stopping_ = true;
-      if (acceptor_ && static_cast<GreenletBase*>(acceptor_.get()) != self) {
-        acceptor_->kill({.block = false});
-      }
-      stopper_ = gev::spawn(SpawnOptions{.name = "StreamServer(" + address_.to_string() + ") stop"},
-                            [this, timeout] { finish_stop(timeout); });
-    }
-    return false;
-  }
-  const std::optional<Clock::time_point> deadline = deadline_after(timeout);
-  // Another greenlet is stopping the server: wait for it (the server may be destroyed meanwhile:
-  // only `state` is touched until it is known to be alive and not stopped).
-  if (wait_for_stop(state)) return state->clean;
-  // A stopper a handler started but that has not run yet: this call does its work instead.
-  if (stopper_ && !stopper_->ready()) stopper_->kill();
-  stopping_ = true;
-  return finish_stop(remaining(deadline));
+  return stop_.stop(
+      timeout, from_server,
+      [&] {
+        if (acceptor_ && static_cast<GreenletBase*>(acceptor_.get()) != self) {
+          acceptor_->kill({.block = false});
+        }
+      },
+      "StreamServer(" + address_.to_string() + ") stop");
 }
 
 bool StreamServer::finish_stop(std::optional<Duration> timeout) {
-  std::shared_ptr<StopState> state = stop_state_;
-  // However this ends (a kill or a gev::Timeout included), waiting stop() calls wake up: they
-  // find the server stopped or take over.
-  state->running = true;
-  state->attempt_ended = std::make_shared<Event>();
-  struct Running {
-    StopState& state;
-    std::shared_ptr<Event> ended;
-    ~Running() {
-      state.running = false;
-      ended->set();
-    }
-  } running{*state, state->attempt_ended};
   const std::optional<Clock::time_point> deadline = deadline_after(timeout);
   if (acceptor_ && !acceptor_->ready()) acceptor_->kill({.block = true});
   listener_.close();
-  bool clean = pool_.join(remaining(deadline));
+  const bool clean = pool_.join(remaining(deadline));
   if (!clean) pool_.kill();
-  state->clean = clean;
-  state->done.set();
   return clean;
 }
 

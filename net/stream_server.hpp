@@ -39,6 +39,7 @@
 
 #include "gev/hub/hub.hpp"
 #include "gev/net/address.hpp"
+#include "gev/net/detail/server_stop.hpp"
 #include "gev/net/socket.hpp"
 #include "gev/runtime/event.hpp"
 #include "gev/runtime/greenlet.hpp"
@@ -98,28 +99,16 @@ class StreamServer {
   // The bound address (with the real port when 0 was asked for). Valid after start().
   const Address& address() const noexcept { return address_; }
   bool started() const noexcept { return started_; }
-  bool closed() const noexcept { return stop_state_->done.is_set(); }
+  bool closed() const noexcept { return stop_.stopped(); }
   // Handlers running now.
   std::size_t connections() const noexcept { return pool_.size(); }
   std::uint64_t accepted() const noexcept { return accepted_; }
 
  private:
-  // Outlives the server for greenlets still waiting in serve_forever() or stop() when it is
-  // destroyed.
-  struct StopState {
-    Event done;
-    bool clean = true;     // stop()'s result
-    bool running = false;  // finish_stop() in progress
-    // Set when the running finish_stop() ends, however it ends (one per attempt): greenlets
-    // waiting for it then find the server stopped, or take over an attempt that was killed.
-    std::shared_ptr<Event> attempt_ended;
-  };
-
   void accept_loop();
+  // The server's part of a stop (detail::ServerStop runs the protocol): stop accepting, close
+  // the listener, wait for the handlers up to `timeout`, kill the rest; true if all finished.
   bool finish_stop(std::optional<Duration> timeout);
-  // Waits while another greenlet's finish_stop() runs; true once the server is stopped, false
-  // if that attempt ended without stopping it (killed, or a gev::Timeout). Touches only `state`.
-  static bool wait_for_stop(const std::shared_ptr<StopState>& state);
   // The plain handler that runs the TLS handshake, then `handler`.
   static Handler tls_handler(StreamServer* self, const ssl::Context& tls, TlsHandler handler);
 
@@ -129,10 +118,9 @@ class StreamServer {
   Socket listener_;
   Pool pool_;
   std::shared_ptr<Greenlet<void>> acceptor_;
-  std::shared_ptr<Greenlet<void>> stopper_;  // finishes a stop() requested by a handler
-  std::shared_ptr<StopState> stop_state_ = std::make_shared<StopState>();
+  detail::ServerStop stop_{
+      [this](std::optional<Duration> timeout) { return finish_stop(timeout); }};
   bool started_ = false;
-  bool stopping_ = false;  // no more accepting
   std::uint64_t accepted_ = 0;
 };
 
