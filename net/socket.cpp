@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/sendfile.h>
 #include <unistd.h>
 
@@ -450,6 +451,7 @@ Socket create_connection(std::string_view host, std::uint16_t port, std::optiona
       s.settimeout(timeout);
       if (source_address) s.bind(*source_address);
       s.connect(address);
+      s.setsockopt(IPPROTO_TCP, TCP_NODELAY, 1);
       return s;
     } catch (const std::system_error&) {
       last = std::current_exception();

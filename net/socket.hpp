@@ -211,8 +211,9 @@ class Socket {
 std::pair<Socket, Socket> socketpair(int family = AF_UNIX, int type = SOCK_STREAM);
 
 // Resolves `host` (numeric hosts never touch a resolver) and tries each address in turn until
-// one connects; `timeout` bounds each attempt and becomes the socket's timeout. Throws the
-// last attempt's error, or net::timeout.
+// one connects; `timeout` bounds each attempt and becomes the socket's timeout. The socket has
+// TCP_NODELAY set, as Go's Dial does (turn it off with setsockopt). Throws the last attempt's
+// error, or net::timeout.
 Socket create_connection(std::string_view host, std::uint16_t port,
                          std::optional<Duration> timeout = std::nullopt,
                          std::optional<Address> source_address = std::nullopt);

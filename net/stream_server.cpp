@@ -1,5 +1,9 @@
 #include "gev/net/stream_server.hpp"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
@@ -144,6 +148,10 @@ void StreamServer::accept_loop() {
       backoff = std::chrono::milliseconds(10);
       warned = false;
       ++accepted_;
+      if (options_.no_delay && (peer.family() == AF_INET || peer.family() == AF_INET6)) {
+        const int one = 1;  // best effort: a failure here is no reason to drop the client
+        ::setsockopt(client.fileno(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      }
       auto conn = std::make_shared<Socket>(std::move(client));
       pool_.spawn([this, conn, peer] {
         try {

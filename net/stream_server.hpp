@@ -58,6 +58,9 @@ struct StreamServerOptions {
   int backlog = SOMAXCONN;
   bool reuse_address = true;  // SO_REUSEADDR
   bool reuse_port = false;    // SO_REUSEPORT (several servers on one port)
+  // TCP_NODELAY on each accepted TCP client, as Go does: small replies leave at once instead of
+  // waiting for the peer's delayed ACK (Nagle). Unix-domain clients are left alone.
+  bool no_delay = true;
   // TLS servers: the bound on each client's handshake (nullopt: none). The handler then gets the
   // stream with no timeout, like a plain accepted socket.
   std::optional<Duration> handshake_timeout = std::chrono::seconds(10);

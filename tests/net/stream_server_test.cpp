@@ -6,6 +6,8 @@
 // at its baseline after every case.
 #include <dirent.h>
 #include <doctest/doctest.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <sys/time.h>
@@ -680,6 +682,31 @@ TEST_CASE("max_accept == 0 is rejected") {
     CHECK(echo_once(c, "one at a time") == "one at a time");
     c.close();
     CHECK(server.stop(1s));
+  }
+  fds.check();
+}
+
+TEST_CASE("TCP_NODELAY: set on accepted clients and create_connection by default, opt-out works") {
+  FdBaseline fds;
+  for (bool no_delay : {true, false}) {
+    CAPTURE(no_delay);
+    int seen = -1;
+    StreamServer server(
+        {"127.0.0.1", 0},
+        [&](Socket& client, const Address&) {
+          seen = client.getsockopt_int(IPPROTO_TCP, TCP_NODELAY);
+          char c;
+          client.recv(&c, 1);
+        },
+        StreamServer::Options{.no_delay = no_delay});
+    server.start();
+    Socket c = connect_to(server);
+    CHECK(c.getsockopt_int(IPPROTO_TCP, TCP_NODELAY) != 0);
+    c.sendall(std::string_view("x"));
+    REQUIRE(wait_until([&] { return seen != -1; }));
+    CHECK((seen != 0) == no_delay);
+    c.close();
+    CHECK(server.stop(5s));
   }
   fds.check();
 }
