@@ -5,7 +5,8 @@
 set -euo pipefail
 
 packages=(cmake make g++ pkg-config libev-dev libboost-context-dev libboost-dev libssl-dev
-          libc-ares-dev openssl dnsmasq-base doctest-dev libbenchmark-dev valgrind)
+          libc-ares-dev openssl dnsmasq-base doctest-dev libbenchmark-dev valgrind
+          libcurl4-openssl-dev)
 if [[ "${1:-}" == "bench" ]]; then
   packages+=(python3-gevent golang-go)
 fi
