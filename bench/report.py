@@ -24,6 +24,10 @@ MICRO = {
     "BM_raw_switch": ("raw_switch_ns", "ns_per_switch"),
     "BM_queue_pingpong": ("queue_pingpong_ns", "ns_per_round_trip"),
     "BM_pool_100k": ("pool_100k_s", "s_total"),
+    # gev_monkey_micro
+    "BM_monkey_pingpong": ("socket_pingpong_ns", "ns_per_round_trip"),
+    "BM_net_pingpong": ("net_socket_pingpong_ns", "ns_per_round_trip"),
+    "BM_hook_overhead": ("hook_overhead_ns", "ns_overhead"),
 }
 # gev_memory key -> common key
 MEMORY = {
@@ -64,6 +68,19 @@ ROWS = [
     ("kill_unwind_100k_s", "kill + unwind 100k parked", "s", "time", "-", None,
      "from the memory run: kill the 100k parked greenlets (exception unwinds each stack) and join "
      "them; Go cannot kill a goroutine, so it closes the channel they select on"),
+    ("socket_pingpong_ns", "socket ping-pong, plain read/write patched, per round trip", "ns",
+     "time", "-", None,
+     "two greenlets bounce one byte over a blocking socketpair with unmodified ::write/::read, "
+     "made cooperative by gev::monkey::patch_all(); gevent: gevent.socket (what monkey.patch_all "
+     "installs as socket.socket); Go: two goroutines on net.FileConn over a socketpair"),
+    ("net_socket_pingpong_ns", "the same with gev::net::Socket (gev only)", "ns", "time", "-", None,
+     "gev's own socket API on the same socketpair: the difference to the row above is what "
+     "the hooks cost per round trip (two fcntl/getsockopt pairs to learn the program's "
+     "O_NONBLOCK and SO_RCVTIMEO before each park)"),
+    ("hook_overhead_ns", "hook overhead on a call that does not block (gev only)", "ns", "time",
+     "-", None,
+     "a ready 1-byte write + read through the hooks minus the same through "
+     "gev::monkey::original, per call"),
     ("raw_switch_ns", "raw switch, no hub", "ns", "time", "~5 ns limit", None,
      "gev exposes no raw switch: this is Boost.Context's fiber (the primitive under every gev "
      "switch), measured in gev_micro; gevent: greenlet.switch between two raw greenlets"),
@@ -119,6 +136,8 @@ def collect(out_dir):
                 runs[peer].setdefault(k, []).append(v)
 
     for path in sorted(glob.glob(os.path.join(out_dir, "gev_micro.*.json")), key=run_index):
+        add("gev", read_micro(path))
+    for path in sorted(glob.glob(os.path.join(out_dir, "gev_monkey.*.json")), key=run_index):
         add("gev", read_micro(path))
     for path in sorted(glob.glob(os.path.join(out_dir, "gev_memory.*.txt")), key=run_index):
         kv = read_kv(path)

@@ -5,7 +5,8 @@
 #
 #   bench/run.sh BUILD_DIR            (`make bench` runs: bench/run.sh build-release)
 #
-# BUILD_DIR must hold a build of gev with bench/ (bench/gev_micro, bench/gev_memory). Every
+# BUILD_DIR must hold a build of gev with bench/ (bench/gev_micro, bench/gev_monkey_micro,
+# bench/gev_memory). Every
 # figure is the median of GEV_BENCH_RUNS runs (default 3); the runs interleave gev, gevent and Go
 # so that load from elsewhere on the machine hits them alike. Everything is single-threaded and
 # pinned to one core (GEV_BENCH_CPU, default 0) with taskset; Go runs with GOMAXPROCS=1.
@@ -106,6 +107,12 @@ for ((i = 1; i <= RUNS; i++)); do
   if ! "${PIN[@]}" timeout 900 "$MICRO" --benchmark_format=json "${MICRO_ARGS[@]}" \
       >"$OUT/gev_micro.$i.json" 2>"$OUT/gev_micro.$i.log"; then
     log "gev_micro failed (see $OUT/gev_micro.$i.log)"
+    status=1
+  fi
+  log "run $i/$RUNS: gev monkey (patched POSIX sockets)"
+  if ! "${PIN[@]}" timeout 900 "$BUILD/bench/gev_monkey_micro" --benchmark_format=json \
+      "${MICRO_ARGS[@]}" >"$OUT/gev_monkey.$i.json" 2>"$OUT/gev_monkey.$i.log"; then
+    log "gev_monkey_micro failed (see $OUT/gev_monkey.$i.log)"
     status=1
   fi
   log "run $i/$RUNS: gev memory (100k parked)"

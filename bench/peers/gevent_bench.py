@@ -220,6 +220,38 @@ def bench_rss_parked(n=100_000):
     return (rss1 - rss0) / n, spawn_s, kill_s
 
 
+def bench_socket_pingpong():
+    """Two greenlets bounce one byte over a socketpair: gevent.socket is what
+    monkey.patch_all() installs as socket.socket, so this is patched stdlib socket code."""
+    from gevent import socket as gsocket
+
+    n = 5_000 if QUICK else 20_000
+    a, b = gsocket.socketpair()
+
+    def echo():
+        for _ in range(n):
+            b.sendall(b.recv(1))
+
+    def ping():
+        for _ in range(n):
+            a.sendall(b"x")
+            a.recv(1)
+
+    def once():
+        t0 = time.perf_counter()
+        g1 = gevent.spawn(echo)
+        g2 = gevent.spawn(ping)
+        g2.join()
+        g1.join()
+        return (time.perf_counter() - t0) / n
+
+    try:
+        return warm_then_time(once)
+    finally:
+        a.close()
+        b.close()
+
+
 def main():
     emit("peer", f"gevent-{gevent.__version__}")
     # Memory first, so the other benchmarks' garbage does not blur it.
@@ -235,6 +267,7 @@ def main():
     emit("raw_switch_ns", f"{bench_raw_switch() * 1e9:.1f}")
     emit("queue_pingpong_ns", f"{bench_queue_pingpong() * 1e9:.1f}")
     emit("pool_100k_s", f"{bench_pool_100k():.4f}")
+    emit("socket_pingpong_ns", f"{bench_socket_pingpong() * 1e9:.1f}")
 
 
 if __name__ == "__main__":

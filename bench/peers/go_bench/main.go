@@ -8,11 +8,13 @@ import (
 	"bufio"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"runtime"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -240,6 +242,55 @@ func benchRSSParked(n int) (kib, spawnS, releaseS float64) {
 	return float64(rss1-rss0) / float64(n), spawnS, releaseS
 }
 
+// benchSocketPingPong: two goroutines bounce one byte over a Unix socketpair wrapped in
+// net.Conn (the netpoller parks a goroutine on EAGAIN, as gev::monkey parks a greenlet).
+func benchSocketPingPong() float64 {
+	n := 20_000
+	if *quick {
+		n = 5_000
+	}
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		return -1
+	}
+	fa, fb := os.NewFile(uintptr(fds[0]), "a"), os.NewFile(uintptr(fds[1]), "b")
+	a, errA := net.FileConn(fa)
+	b, errB := net.FileConn(fb)
+	fa.Close()
+	fb.Close()
+	if errA != nil || errB != nil {
+		return -1
+	}
+	defer a.Close()
+	defer b.Close()
+	once := func() float64 {
+		var wg sync.WaitGroup
+		wg.Add(1)
+		t0 := time.Now()
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 1)
+			for i := 0; i < n; i++ {
+				if _, err := b.Read(buf); err != nil {
+					return
+				}
+				b.Write(buf)
+			}
+		}()
+		buf := []byte{'x'}
+		for i := 0; i < n; i++ {
+			a.Write(buf)
+			if _, err := a.Read(buf); err != nil {
+				break
+			}
+		}
+		wg.Wait()
+		return time.Since(t0).Seconds() / float64(n)
+	}
+	once()
+	return once()
+}
+
 func main() {
 	flag.Parse()
 	fmt.Printf("peer %s-GOMAXPROCS=%d\n", runtime.Version(), runtime.GOMAXPROCS(0))
@@ -254,4 +305,5 @@ func main() {
 	emit("wake_100k_ns_per_waiter", benchWake100k()*1e9, 1)
 	emit("queue_pingpong_ns", benchQueuePingPong()*1e9, 1)
 	emit("pool_100k_s", benchPool100k(), 4)
+	emit("socket_pingpong_ns", benchSocketPingPong()*1e9, 1)
 }
