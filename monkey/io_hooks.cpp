@@ -119,7 +119,7 @@ ssize_t receive(Hub& hub, int fd, void* buffer, size_t count, int flags, sockadd
   size_t got = 0;
   ssize_t r = first;
   Deadline deadline;
-  bool have_deadline = false;
+  bool checked_mode = false;  // O_NONBLOCK and SO_RCVTIMEO asked once, at the first EAGAIN
   for (;;) {
     if (r > 0) {
       got += static_cast<size_t>(r);
@@ -128,13 +128,15 @@ ssize_t receive(Hub& hub, int fd, void* buffer, size_t count, int flags, sockadd
       return static_cast<ssize_t>(got);
     } else if (!would_block(r)) {
       return got > 0 ? static_cast<ssize_t>(got) : r;
-    } else if (got == 0 && user_nonblocking(fd)) {
-      errno = EAGAIN;
-      return -1;
     } else {
-      if (!have_deadline) {
+      if (!checked_mode) {
+        if (user_nonblocking(fd)) {  // a non-blocking MSG_WAITALL returns what there is
+          if (got > 0) return static_cast<ssize_t>(got);
+          errno = EAGAIN;
+          return -1;
+        }
         deadline = option_deadline(fd, SO_RCVTIMEO);
-        have_deadline = true;
+        checked_mode = true;
       }
       if (!park_until_ready(hub, fd, EV_READ, deadline)) {
         return got > 0 ? static_cast<ssize_t>(got) : -1;
@@ -155,9 +157,9 @@ ssize_t send_all(Hub& hub, int fd, const msghdr& msg, int flags) {
   if (r < 0 && errno == ENOTSOCK) return -2;
   if (r >= 0 && static_cast<size_t>(r) == total) return r;
   if (r < 0 && !would_block(r)) return r;
-  if (r < 0 && user_nonblocking(fd)) {
-    errno = EAGAIN;
-    return -1;
+  if (user_nonblocking(fd)) {  // what fitted, or EAGAIN: non-blocking semantics
+    if (r < 0) errno = EAGAIN;
+    return r;
   }
   const Deadline deadline = option_deadline(fd, SO_SNDTIMEO);
   size_t sent = r > 0 ? static_cast<size_t>(r) : 0;

@@ -442,6 +442,30 @@ TEST_CASE("a descriptor the program made non-blocking still says EAGAIN; flags r
   CHECK(::ioctl(p.b, FIONBIO, &on) == 0);
   CHECK(::recv(p.b, buf, sizeof buf, 0) == -1);
   CHECK(errno == EAGAIN);
+  // Non-blocking semantics for partial transfers: what fits is sent at once, what is there is
+  // received at once, MSG_WAITALL included.
+  {
+    std::vector<char> big(8 << 20, 'q');
+    const ssize_t sent = ::send(p.b, big.data(), big.size(), 0);
+    CHECK(sent > 0);
+    CHECK(sent < static_cast<ssize_t>(big.size()));
+    CHECK(::write(p.b, big.data(), big.size()) == -1);
+    CHECK(errno == EAGAIN);
+    ::fcntl(p.a, F_SETFL, ::fcntl(p.a, F_GETFL) | O_NONBLOCK);
+    std::vector<char> sink(1 << 20);
+    ssize_t drained = 0;
+    for (int i = 0; i < 1000 && drained < sent; ++i) {
+      const ssize_t n = ::recv(p.a, sink.data(), sink.size(), MSG_WAITALL);
+      if (n <= 0) break;
+      CHECK(n <= static_cast<ssize_t>(sink.size()));
+      drained += n;
+    }
+    CHECK(drained == sent);
+    CHECK(::recv(p.a, sink.data(), sink.size(), MSG_WAITALL) == -1);
+    CHECK(errno == EAGAIN);
+    ::fcntl(p.a, F_SETFL, ::fcntl(p.a, F_GETFL) & ~O_NONBLOCK);
+    ::ioctl(p.b, FIONBIO, &off);
+  }
   // Cooperative I/O on a blocking descriptor leaves its flags alone.
   auto w = gev::spawn([&] {
     gev::sleep(20ms);
@@ -828,3 +852,35 @@ TEST_CASE("LD_PRELOAD=libgev_monkey.so GEV_MONKEY=1 patches a program not linked
   MESSAGE(out);
 }
 #endif
+
+TEST_CASE("in the hub's own callbacks and through original::, calls are plain libc") {
+  Patched patched;
+  Pair p;
+  Ticker ticker;
+  // original::usleep blocks the whole thread: the ticker cannot run meanwhile.
+  gev::sleep(10ms);
+  const long before = ticker.ticks;
+  gev::monkey::original::usleep(30'000);
+  CHECK(ticker.ticks == before);
+  set_timeout(p.a, SO_RCVTIMEO, 30ms);
+  char c;
+  errno = 0;
+  CHECK(gev::monkey::original::read(p.a, &c, 1) == -1);  // the kernel's timeout, not a park
+  CHECK(errno == EAGAIN);
+  CHECK(ticker.ticks == before);
+
+  // A hub callback cannot park: there the hooks call libc directly.
+  bool ran = false;
+  ssize_t got = 0;
+  int err = 0;
+  gev::Hub::current().call_soon([&] {
+    ran = true;
+    char buf[4];
+    got = ::read(p.a, buf, sizeof buf);  // nothing there: the kernel's 30 ms timeout
+    err = errno;
+  });
+  gev::sleep(100ms);
+  CHECK(ran);
+  CHECK(got == -1);
+  CHECK(err == EAGAIN);
+}
