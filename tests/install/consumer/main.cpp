@@ -1,4 +1,6 @@
+#include <unistd.h>
 #include <gev/gev.hpp>
+#include <gev/monkey/monkey.hpp>
 
 #include <cstdio>
 
@@ -33,4 +35,22 @@ int main() {
   }
   pool.join();
   std::printf("consumer: toolkit total %d\n", total);
+
+  // gev::monkey from the installed package: a plain usleep(50 ms) parks only its greenlet, so
+  // another greenlet keeps ticking meanwhile (unpatched, the thread would sleep: no ticks).
+  gev::monkey::patch_all();
+  bool slept = false;
+  int ticks = 0;
+  auto sleeper = gev::spawn([&] {
+    ::usleep(50'000);
+    slept = true;
+  });
+  auto ticker = gev::spawn([&] {
+    while (!slept) {
+      ++ticks;
+      gev::sleep(1ms);
+    }
+  });
+  gev::joinall({sleeper, ticker});
+  std::printf("consumer: monkey %s\n", ticks >= 3 ? "cooperative" : "blocked");
 }
