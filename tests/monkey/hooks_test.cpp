@@ -884,3 +884,30 @@ TEST_CASE("in the hub's own callbacks and through original::, calls are plain li
   CHECK(got == -1);
   CHECK(err == EAGAIN);
 }
+
+TEST_CASE("shutdown() and close() under parked greenlets: the kernel's answers, promptly") {
+  Patched patched;
+  Pair p;
+  // shutdown(SHUT_RD) from another greenlet: the parked read returns 0 (end of file).
+  auto shutter = gev::spawn([&] {
+    gev::sleep(20ms);
+    ::shutdown(p.a, SHUT_RD);
+  });
+  char buf[4];
+  const auto start = Clock::now();
+  CHECK(::read(p.a, buf, sizeof buf) == 0);
+  CHECK(seconds_since(start) < 2.0);
+  shutter->join();
+
+  // close() of a descriptor another greenlet polls: poll wakes and reports POLLNVAL.
+  Pair q;
+  auto closer = gev::spawn([&] {
+    gev::sleep(20ms);
+    ::close(q.a);
+  });
+  pollfd pf{q.a, POLLIN, 0};
+  CHECK(::poll(&pf, 1, 5000) == 1);
+  CHECK(pf.revents == POLLNVAL);
+  closer->join();
+  q.a = -1;
+}
