@@ -103,6 +103,17 @@ ssize_t when_ready(Hub& hub, int fd, short poll_events, int ev_events, Call&& ca
   }
 }
 
+bool is_stream_socket(int fd) noexcept {
+  int type = 0;
+  socklen_t len = sizeof type;
+  return ::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM;
+}
+
+// dup2/dup3 close `target` only when they succeed: wake its waiters only if they will.
+bool dup_will_replace(int fd, int target) noexcept {
+  return fd != target && fd >= 0 && target >= 0 && ::fcntl(fd, F_GETFD) != -1;
+}
+
 // Receives into one buffer: recv semantics, MSG_WAITALL included (loops until `count`, EOF,
 // an error or the timeout; what arrived before an error or timeout is returned).
 ssize_t receive(Hub& hub, int fd, void* buffer, size_t count, int flags, sockaddr* from,
@@ -113,7 +124,10 @@ ssize_t receive(Hub& hub, int fd, void* buffer, size_t count, int flags, sockadd
   };
   const ssize_t first = attempt(0);
   if (first < 0 && errno == ENOTSOCK) return -2;  // the caller takes the non-socket path
-  if (!(flags & MSG_WAITALL) || first == 0 || count == 0) {
+  // The loop below is for a stream socket: MSG_WAITALL on datagrams is one datagram, and a
+  // MSG_PEEK would only see the same bytes again (readiness stays on), so both are one call.
+  if (!(flags & MSG_WAITALL) || (flags & MSG_PEEK) || first == 0 || count == 0 ||
+      !is_stream_socket(fd)) {
     return retry_single(hub, fd, EV_READ, SO_RCVTIMEO, first, [&] { return attempt(0); });
   }
   size_t got = 0;
@@ -359,8 +373,8 @@ ssize_t readv(int fd, const iovec* iov, int iovcnt) {
   if (hub == nullptr) return GEV_REAL(readv)(fd, iov, iovcnt);
   msghdr msg{};
   msg.msg_iov = const_cast<iovec*>(iov);
-  msg.msg_iovlen = iovcnt < 0 ? 0 : static_cast<size_t>(iovcnt);
-  if (iovcnt < 0) return GEV_REAL(readv)(fd, iov, iovcnt);  // EINVAL, as libc says it
+  if (iovcnt < 0 || iovcnt > IOV_MAX) return GEV_REAL(readv)(fd, iov, iovcnt);  // EINVAL
+  msg.msg_iovlen = static_cast<size_t>(iovcnt);
   const ssize_t first = GEV_REAL(recvmsg)(fd, &msg, MSG_DONTWAIT);
   if (first < 0 && errno == ENOTSOCK) {
     return md::when_ready(*hub, fd, POLLIN, EV_READ,
@@ -419,7 +433,7 @@ ssize_t write(int fd, const void* buffer, size_t count) {
 
 ssize_t writev(int fd, const iovec* iov, int iovcnt) {
   Hub* hub = cooperative_hub();
-  if (hub == nullptr || iovcnt < 0) return GEV_REAL(writev)(fd, iov, iovcnt);
+  if (hub == nullptr || iovcnt < 0 || iovcnt > IOV_MAX) return GEV_REAL(writev)(fd, iov, iovcnt);
   msghdr msg{};
   msg.msg_iov = const_cast<iovec*>(iov);
   msg.msg_iovlen = static_cast<size_t>(iovcnt);
@@ -487,14 +501,15 @@ int close(int fd) {
 }
 
 int dup2(int fd, int target) noexcept {
-  if (md::g_patched.load(std::memory_order_relaxed) && fd != target && fd >= 0) {
+  if (md::g_patched.load(std::memory_order_relaxed) && md::dup_will_replace(fd, target)) {
     md::descriptor_closing(target);  // dup2 closes the old target first
   }
   return GEV_REAL(dup2)(fd, target);
 }
 
 int dup3(int fd, int target, int flags) noexcept {
-  if (md::g_patched.load(std::memory_order_relaxed) && fd != target && fd >= 0) {
+  if (md::g_patched.load(std::memory_order_relaxed) && (flags & ~O_CLOEXEC) == 0 &&
+      md::dup_will_replace(fd, target)) {
     md::descriptor_closing(target);
   }
   return GEV_REAL(dup3)(fd, target, flags);

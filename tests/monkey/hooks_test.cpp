@@ -911,3 +911,39 @@ TEST_CASE("shutdown() and close() under parked greenlets: the kernel's answers, 
   closer->join();
   q.a = -1;
 }
+
+TEST_CASE("MSG_WAITALL on datagrams and with MSG_PEEK is one call; a failing dup2 wakes nobody") {
+  Patched patched;
+  int d[2];
+  REQUIRE(::socketpair(AF_UNIX, SOCK_DGRAM, 0, d) == 0);
+  ::send(d[1], "abc", 3, 0);
+  ::send(d[1], "def", 3, 0);
+  char buf[16] = {};
+  CHECK(::recv(d[0], buf, sizeof buf, MSG_WAITALL) == 3);  // one datagram, as libc gives
+  CHECK(std::string(buf, 3) == "abc");
+  ::close(d[0]);
+  ::close(d[1]);
+
+  Pair p;
+  ::send(p.b, "xyz", 3, 0);
+  CHECK(::recv(p.a, buf, 3, MSG_PEEK | MSG_WAITALL) == 3);
+  CHECK(std::string(buf, 3) == "xyz");
+  CHECK(::recv(p.a, buf, 3, 0) == 3);
+
+  // dup2 from a closed descriptor fails with EBADF and leaves the reader parked.
+  bool read_done = false;
+  auto reader = gev::spawn([&] {
+    char c;
+    CHECK(::read(p.a, &c, 1) == 1);
+    read_done = true;
+  });
+  gev::sleep(10ms);
+  errno = 0;
+  CHECK(::dup2(1 << 20, p.a) == -1);
+  CHECK(errno == EBADF);
+  gev::sleep(10ms);
+  CHECK_FALSE(read_done);
+  ::write(p.b, "!", 1);
+  CHECK(reader->join(5s));
+  CHECK(read_done);
+}
