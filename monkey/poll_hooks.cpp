@@ -10,6 +10,7 @@
 #include <sys/select.h>
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <optional>
 
@@ -43,7 +44,47 @@ int ev_events_for_poll(short events) {
   int ev = 0;
   if (events & (POLLIN | POLLRDNORM)) ev |= EV_READ;
   if (events & (POLLOUT | POLLWRNORM)) ev |= EV_WRITE;
-  return ev;  // POLLPRI/POLLRDBAND alone: no watcher (they are seen at each re-check)
+  return ev;
+}
+
+// Conditions a read or write watcher does not express -- POLLPRI, POLLRDHUP, POLLRDBAND, or no
+// events at all (hang-up and error only) -- go into a private epoll descriptor with exactly those
+// events, and the wait also watches that descriptor becoming readable. Made only when needed.
+class ExactEvents {
+ public:
+  ExactEvents() = default;
+  ExactEvents(const ExactEvents&) = delete;
+  ExactEvents& operator=(const ExactEvents&) = delete;
+  ~ExactEvents() {
+    if (epfd_ >= 0) GEV_REAL(close)(epfd_);
+  }
+
+  void add(int fd, std::uint32_t events) {
+    const int saved = errno;
+    if (epfd_ < 0) epfd_ = ::epoll_create1(EPOLL_CLOEXEC);
+    if (epfd_ >= 0) {
+      epoll_event ev{};
+      ev.events = events;
+      ev.data.fd = fd;
+      // A descriptor epoll refuses (a regular file, a bad one) is ready or invalid: the first
+      // re-check answers for it. A duplicate keeps the first entry's events.
+      ::epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev);
+    }
+    errno = saved;
+  }
+  int fd() const { return epfd_; }
+
+ private:
+  int epfd_ = -1;
+};
+
+// The epoll events for the poll bits a watcher cannot express (0: none needed).
+std::uint32_t exact_events_for_poll(short events) {
+  std::uint32_t ev = 0;
+  if (events & POLLPRI) ev |= EPOLLPRI;
+  if (events & POLLRDHUP) ev |= EPOLLRDHUP;
+  if (events & POLLRDBAND) ev |= EPOLLRDBAND;
+  return ev;
 }
 
 // Storage for the watches of one call: inline for the usual handful of descriptors.
@@ -82,11 +123,16 @@ int cooperative_poll(Hub& hub, pollfd* fds, nfds_t nfds, const Deadline& deadlin
   auto check = [&] { return GEV_REAL(poll)(fds, nfds, 0); };
   const int first = check();
   if (first != 0 || (deadline && passed(deadline))) return first;
-  Watches watches(nfds);
+  Watches watches(nfds + 1);
+  ExactEvents exact;
   for (nfds_t i = 0; i < nfds; ++i) {
-    watches[i] = FdWatch{fds[i].fd, ev_events_for_poll(fds[i].events), 0};
+    const int ev = ev_events_for_poll(fds[i].events);
+    watches[i] = FdWatch{fds[i].fd, ev, 0};
+    const std::uint32_t extra = exact_events_for_poll(fds[i].events);
+    if (fds[i].fd >= 0 && (ev == 0 || extra != 0)) exact.add(fds[i].fd, extra);
   }
-  return wait_and_check(hub, watches.data(), nfds, deadline, check);
+  watches[nfds] = FdWatch{exact.fd(), EV_READ, 0};  // fd -1 (unused) is skipped by wait_fds
+  return wait_and_check(hub, watches.data(), nfds + 1, deadline, check);
 }
 
 int cooperative_select(Hub& hub, int nfds, fd_set* readfds, fd_set* writefds, fd_set* exceptfds,
@@ -112,15 +158,18 @@ int cooperative_select(Hub& hub, int nfds, fd_set* readfds, fd_set* writefds, fd
   for (int fd = 0; fd < nfds; ++fd) {
     if ((readfds && FD_ISSET(fd, &in_read)) || (writefds && FD_ISSET(fd, &in_write))) ++count;
   }
-  Watches watches(count);
+  Watches watches(count + 1);
+  ExactEvents exact;  // exceptfds: urgent data (EPOLLPRI), which no watcher expresses
   std::size_t i = 0;
   for (int fd = 0; fd < nfds; ++fd) {
     int ev = 0;
     if (readfds && FD_ISSET(fd, &in_read)) ev |= EV_READ;
     if (writefds && FD_ISSET(fd, &in_write)) ev |= EV_WRITE;
     if (ev) watches[i++] = FdWatch{fd, ev, 0};
+    if (exceptfds && FD_ISSET(fd, &in_except)) exact.add(fd, EPOLLPRI);
   }
-  return wait_and_check(hub, watches.data(), count, deadline, check);
+  watches[i++] = FdWatch{exact.fd(), EV_READ, 0};
+  return wait_and_check(hub, watches.data(), i, deadline, check);
 }
 
 int cooperative_epoll_wait(Hub& hub, int epfd, epoll_event* events, int maxevents,

@@ -1,11 +1,15 @@
 // Runs every example program and checks that it behaves as the seed document describes.
 #include <doctest/doctest.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "net/ssl_support.hpp"
 
@@ -34,6 +38,34 @@ Run run_example(const std::string& name) {
 
 bool contains(const std::string& haystack, const std::string& needle) {
   return haystack.find(needle) != std::string::npos;
+}
+
+// tests/monkey/delay_server.py: a local HTTP server that answers every GET after `delay`
+// seconds and prints "GET <path>" as requests arrive. Killed and reaped on destruction.
+struct DelayServer {
+  std::unique_ptr<gev::test::ChildProcess> process;
+  int port = 0;
+  std::string url(const std::string& path) const {
+    return "http://127.0.0.1:" + std::to_string(port) + path;
+  }
+};
+
+DelayServer start_delay_server(const std::string& delay) {
+  const char* python = std::getenv("PYTHON");
+  if (python == nullptr || *python == '\0') {
+    python = access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
+  }
+  DelayServer server;
+  server.process = std::make_unique<gev::test::ChildProcess>(std::vector<std::string>{
+      python, std::string(GEV_SOURCE_DIR) + "/tests/monkey/delay_server.py", "--delay", delay,
+      "--log"});
+  REQUIRE(server.process->started());
+  const bool printed =
+      server.process->wait_for_output("\n", std::chrono::seconds(10), [] { usleep(5000); });
+  REQUIRE_MESSAGE(printed, "delay_server.py printed no port: " << server.process->output());
+  server.port = std::atoi(server.process->output().c_str());
+  REQUIRE_MESSAGE(server.port > 0, "delay_server.py: " << server.process->output());
+  return server;
 }
 
 }  // namespace
@@ -202,4 +234,55 @@ TEST_CASE("tls_client: fetches a page from openssl s_server -www over verified T
   CHECK(refused.exit_code == 1);
   CHECK(contains(refused.output, "refused the server's certificate"));
   CHECK(contains(refused.output, "unable to get local issuer certificate"));
+}
+
+TEST_CASE("curl_download: the seed's monkey-patched concurrent downloads, timeout!!, SIGQUIT") {
+  // Like urlopen, the example honours the proxy variables: make sure none applies here, so
+  // nothing leaves 127.0.0.1 whatever the environment says (setenv is inherited by the children).
+  setenv("no_proxy", "*", 1);
+  setenv("NO_PROXY", "*", 1);
+  SUBCASE("every URL is printed when its download is done") {
+    DelayServer server = start_delay_server("0.05");
+    std::string urls;
+    std::vector<std::string> expected;
+    for (int i = 0; i < 5; ++i) {
+      expected.push_back(server.url("/page-" + std::to_string(i)));
+      urls += " " + expected.back();
+    }
+    Run r = run_example("curl_download" + urls);
+    INFO(r.output);
+    CHECK(r.exit_code == 0);
+    for (const std::string& url : expected) CHECK(contains(r.output, url + "\n"));
+    CHECK_FALSE(contains(r.output, "timeout!!"));  // all done inside the 3 s Timeout
+  }
+  SUBCASE("a server slower than the 3 s Timeout: timeout!!, and the program ends") {
+    DelayServer server = start_delay_server("10");
+    Run r = run_example("curl_download " + server.url("/slow-1") + " " + server.url("/slow-2"));
+    INFO(r.output);
+    CHECK(contains(r.output, "timeout!!"));
+    CHECK_FALSE(contains(r.output, "/slow-1\n"));  // never finished, never printed
+    CHECK(r.exit_code == 1);                       // the downloads did not succeed
+    CHECK(r.seconds >= 2.9);
+    CHECK(r.seconds < 15.0);
+  }
+  SUBCASE("SIGQUIT -> gev::shutdown ends the downloads before the Timeout") {
+    DelayServer server = start_delay_server("10");
+    gev::test::ChildProcess program(
+        {std::string(GEV_EXAMPLES_DIR) + "/curl_download", server.url("/quit")});
+    REQUIRE(program.started());
+    // Once the request reached the server, the download greenlet is parked inside libcurl.
+    CHECK(server.process->wait_for_output("GET /quit", std::chrono::seconds(10),
+                                          [] { usleep(5000); }));
+    kill(program.pid(), SIGQUIT);
+    const int code = program.wait_exit(std::chrono::seconds(10), [] { usleep(5000); });
+    INFO(program.output());
+    CHECK(code == 1);  // ended, not completed (-1: still running)
+    CHECK_FALSE(contains(program.output(), "timeout!!"));  // ended before the 3 s Timeout
+  }
+  SUBCASE("no URL: usage on stderr, exit status 2") {
+    Run r = run_example("curl_download");
+    INFO(r.output);
+    CHECK(r.exit_code == 2);
+    CHECK(contains(r.output, "usage:"));
+  }
 }

@@ -1,5 +1,7 @@
 # The examples test runs the programs in examples/; tell it where they are and build them first.
 if(TARGET examples_run)
+  # curl_download's test serves its URLs with tests/monkey/delay_server.py.
+  target_compile_definitions(examples_run PRIVATE GEV_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
   if(GEV_BUILD_EXAMPLES)
     target_compile_definitions(examples_run PRIVATE GEV_EXAMPLES_DIR="${CMAKE_BINARY_DIR}/examples")
     file(GLOB _gev_examples CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/examples/*.cpp)

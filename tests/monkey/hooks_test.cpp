@@ -947,3 +947,58 @@ TEST_CASE("MSG_WAITALL on datagrams and with MSG_PEEK is one call; a failing dup
   CHECK(reader->join(5s));
   CHECK(read_done);
 }
+
+TEST_CASE("poll for hang-up only, POLLRDHUP and urgent data; select on exceptfds") {
+  Patched patched;
+  // events 0: only POLLHUP/POLLERR can be reported; the peer's close must wake the poll.
+  for (short events : {short(0), short(POLLRDHUP)}) {
+    CAPTURE(events);
+    Pair p;
+    auto closer = gev::spawn([&] {
+      gev::sleep(30ms);
+      ::close(p.b);
+      p.b = -1;
+    });
+    pollfd pf{p.a, events, 0};
+    const auto start = Clock::now();
+    CHECK(::poll(&pf, 1, 5000) == 1);
+    CHECK((pf.revents & (POLLHUP | POLLRDHUP)) != 0);
+    CHECK(seconds_since(start) < 2.0);
+    closer->join();
+  }
+  // Urgent (out-of-band) TCP data: POLLPRI, and select's exceptfds.
+  int port = 0;
+  const int listener = posix_listener(&port);
+  const int c = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  to.sin_port = htons(static_cast<uint16_t>(port));
+  REQUIRE(::connect(c, reinterpret_cast<sockaddr*>(&to), sizeof to) == 0);
+  const int s = ::accept(listener, nullptr, nullptr);
+  REQUIRE(s >= 0);
+  auto urgent = gev::spawn([&] {
+    gev::sleep(30ms);
+    ::send(c, "!", 1, MSG_OOB);
+  });
+  pollfd pf{s, POLLPRI, 0};
+  CHECK(::poll(&pf, 1, 5000) == 1);
+  CHECK((pf.revents & POLLPRI) != 0);
+  urgent->join();
+  char oob;
+  CHECK(::recv(s, &oob, 1, MSG_OOB) == 1);
+  auto urgent2 = gev::spawn([&] {
+    gev::sleep(30ms);
+    ::send(c, "?", 1, MSG_OOB);
+  });
+  fd_set x;
+  FD_ZERO(&x);
+  FD_SET(s, &x);
+  timeval tv{5, 0};
+  CHECK(::select(s + 1, nullptr, nullptr, &x, &tv) == 1);
+  CHECK(FD_ISSET(s, &x));
+  urgent2->join();
+  ::close(s);
+  ::close(c);
+  ::close(listener);
+}
