@@ -26,12 +26,15 @@
 
 #include <gev/monkey/monkey.hpp>
 
+#include "monkey/monkey_support.hpp"
 #include "net/net_support.hpp"
 #include "net/ssl_support.hpp"
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 using gev::test::FdBaseline;
+using gev::test::seconds_since;
+using gev::test::Ticker;
 
 namespace {
 
@@ -55,26 +58,6 @@ struct Patched {
     init_curl();
   }
 };
-
-// Counts hub turns while alive: proof that other greenlets ran while curl was waiting.
-struct Ticker {
-  long ticks = 0;
-  bool stop = false;
-  std::shared_ptr<gev::Greenlet<void>> g = gev::spawn([this] {
-    while (!stop) {
-      ++ticks;
-      gev::sleep(2ms);
-    }
-  });
-  ~Ticker() {
-    stop = true;
-    g->join(1s);
-  }
-};
-
-double seconds_since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
 
 std::string env_or(const char* name, const std::string& fallback) {
   const char* v = std::getenv(name);

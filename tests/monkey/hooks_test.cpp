@@ -35,33 +35,20 @@
 #include <gev/net/stream_server.hpp>
 #include <gev/runtime/timeout.hpp>
 
+#include "monkey/monkey_support.hpp"
 #include "net/net_support.hpp"
 #include "net/ssl_support.hpp"
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 using gev::test::FdBaseline;
+using gev::test::seconds_since;
+using gev::test::Ticker;
 
 namespace {
 
 struct Patched {
   Patched() { gev::monkey::patch_all(); }
-};
-
-// Counts hub turns while alive: proof that other greenlets ran while one was parked in a hook.
-struct Ticker {
-  std::atomic<long> ticks{0};
-  bool stop = false;
-  std::shared_ptr<gev::Greenlet<void>> g = gev::spawn([this] {
-    while (!stop) {
-      ++ticks;
-      gev::sleep(2ms);
-    }
-  });
-  ~Ticker() {
-    stop = true;
-    g->join(1s);
-  }
 };
 
 void set_timeout(int fd, int option, std::chrono::milliseconds ms) {
@@ -85,10 +72,6 @@ struct Pair {
     if (b >= 0) ::close(b);
   }
 };
-
-double seconds_since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
 
 // A blocking TCP listener on 127.0.0.1 written with libc calls only; returns its port.
 int posix_listener(int* port, int backlog = 128) {
