@@ -30,6 +30,7 @@ static bool worker(const std::string& url) {
   if (!curl) return false;
   curl_easy_setopt(curl.get(), CURLOPT_URL, url.c_str());
   curl_easy_setopt(curl.get(), CURLOPT_FOLLOWLOCATION, 1L);  // like urlopen
+  curl_easy_setopt(curl.get(), CURLOPT_FAILONERROR, 1L);     // like urlopen: 404 is an error
   curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, discard);
   curl_easy_setopt(curl.get(), CURLOPT_NOSIGNAL, 1L);  // no signals: gev handles them
   // Blocking code, unchanged: its connect/poll/recv park this greenlet only.
