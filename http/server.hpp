@@ -1,0 +1,90 @@
+// gev::http::Server: an HTTP/1.1 server (gevent.pywsgi's WSGIServer). Each connection runs in
+// its own greenlet; requests are parsed by Boost.Beast's strict parser, handed to the handler,
+// and answered in order (keep-alive and pipelining).
+//
+//   gev::http::Server server{{"127.0.0.1", 8000}, [](gev::http::Request& req) {
+//     return gev::http::Response{200, "<h1>Hello</h1>"};
+//   }};
+//   server.serve_forever();
+//
+// Limits have nginx-like defaults (ServerOptions) and fail with the status nginx sends: a
+// request line over 8 KiB -> 414, a header section over 32 KiB or over 100 fields -> 431, a body
+// over 1 MiB -> 413, a header section not complete 30 s after its first byte -> 408 (a total
+// deadline, so a client sending one byte at a time cannot hold a connection), a stalled body
+// -> 408. Framing is strict: Content-Length together with Transfer-Encoding, differing or repeated
+// Content-Length, a Transfer-Encoding other than "chunked" (501), bad chunk sizes, obs-fold,
+// bare CR or LF, and a missing or repeated Host on HTTP/1.1 are answered 400 and the connection
+// is closed -- the server never tries to find the next request after a framing error.
+//
+// stop(timeout) stops accepting, closes idle keep-alive connections at once, lets requests in
+// flight finish (their responses say "Connection: close"), and kills what remains at the
+// deadline.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "gev/http/request.hpp"
+#include "gev/http/response.hpp"
+#include "gev/net/address.hpp"
+
+namespace gev::net::ssl {
+class Context;
+}
+
+namespace gev::http {
+
+using Duration = std::chrono::nanoseconds;
+using Handler = std::function<Response(Request&)>;
+
+struct ServerOptions {
+  std::size_t max_request_line = 8 * 1024;             // bytes, else 414
+  std::size_t max_header_bytes = 32 * 1024;            // the whole header section, else 431
+  std::size_t max_header_count = 100;                  // fields, else 431
+  std::uint64_t max_body_bytes = 1 << 20;              // else 413
+  Duration header_timeout = std::chrono::seconds(30);  // from the first byte, else 408
+  Duration body_timeout = std::chrono::seconds(60);    // between body reads, else 408
+  Duration send_timeout = std::chrono::seconds(60);    // between writes, else the connection goes
+  Duration keepalive_timeout = std::chrono::seconds(75);  // idle between requests
+  std::size_t max_requests_per_connection = 1000;
+  std::uint64_t max_drain_bytes = 64 * 1024;  // an unread body up to this is read and dropped
+  std::size_t max_connections = 10'000;       // further clients wait in the listen backlog
+  std::string server_header = "gev";          // the Server header ("" for none)
+  // Access log in Apache's combined format, like pywsgi (nullptr: off).
+  std::FILE* access_log = stderr;
+  bool reuse_port = false;
+  std::optional<Duration> tls_handshake_timeout = std::chrono::seconds(10);
+};
+
+class Server {
+ public:
+  Server(net::Address address, Handler handler, ServerOptions options = {});
+  // HTTPS: `tls` is a server context (gev::net::ssl::Context::server(...)).
+  Server(net::Address address, const net::ssl::Context& tls, Handler handler,
+         ServerOptions options = {});
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+  ~Server();  // stop(0s) if still running
+
+  void start();          // bind, listen and accept in the background
+  void serve_forever();  // start(), then park until stop()
+  // Graceful stop, see above. Returns true when every connection ended on its own.
+  bool stop(std::optional<Duration> timeout = std::chrono::seconds(1));
+
+  const net::Address& address() const;  // the bound address (port 0 resolved) after start()
+  bool started() const noexcept;
+  std::size_t connections() const noexcept;
+  std::uint64_t requests_served() const noexcept;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace gev::http
