@@ -99,6 +99,7 @@ std::optional<Reject> check_raw_header(std::string_view head) {
 // Checks on the parsed header that decide how the body is framed.
 std::optional<Reject> check_framing(const bhttp::request_parser<bhttp::buffer_body>& p) {
   const auto& req = p.get();
+  if (req.version() != 10 && req.version() != 11) return Reject{505, "HTTP version not supported"};
   std::size_t hosts = 0, lengths = 0, encodings = 0;
   std::string_view te;
   for (const auto& f : req) {
@@ -109,7 +110,7 @@ std::optional<Reject> check_framing(const bhttp::request_parser<bhttp::buffer_bo
       te = sv(f.value());
     }
   }
-  if (req.version() == 11 && hosts != 1) return Reject{400, "HTTP/1.1 needs exactly one Host"};
+  if (req.version() == 11 && hosts != 1) return Reject{400, "exactly one Host header is required"};
   if (hosts > 1) return Reject{400, "repeated Host"};
   if (lengths > 1) return Reject{400, "repeated Content-Length"};
   if (encodings > 0) {
@@ -245,8 +246,12 @@ bool Connection<Stream>::read_header() {
 
   Clock::time_point deadline;
   if (buffer_.size() == 0) {
-    // Idle: wait for the first byte of the next request (keep-alive timeout).
-    if (!fill(Clock::now() + opt_.keepalive_timeout, 0)) return false;
+    // Idle: wait for the first byte of the next request (keep-alive timeout: just close).
+    try {
+      if (!fill(Clock::now() + opt_.keepalive_timeout, 0)) return false;
+    } catch (const RequestError&) {
+      return false;
+    }
   }
   deadline = Clock::now() + opt_.header_timeout;
   for (;;) {
@@ -259,7 +264,12 @@ bool Connection<Stream>::read_header() {
       return false;
     }
     const std::size_t end = data.find("\r\n\r\n");
-    if (end != std::string_view::npos || data.size() > opt_.max_header_bytes) {
+    if ((end == std::string_view::npos && data.size() > opt_.max_header_bytes) ||
+        (end != std::string_view::npos && end + 4 > opt_.max_header_bytes)) {
+      reject(431, "request header section too large");
+      return false;
+    }
+    if (end != std::string_view::npos) {
       if (end != std::string_view::npos) {
         if (auto bad = check_raw_header(data.substr(0, end + 4))) {
           reject(bad->status, bad->why);
@@ -334,9 +344,12 @@ std::size_t Connection<Stream>::read_body(char* out, std::size_t size) {
     p.get().body().data = out;
     p.get().body().size = size;
     p.get().body().more = true;
-    if (buffer_.size() > 0) {
+    // Beast's put() stops after each chunk header and each piece of body: keep feeding it
+    // what is buffered until it produces bytes, finishes, or needs more input.
+    std::size_t used = 1;
+    while (buffer_.size() > 0 && used > 0) {
       boost::system::error_code ec;
-      const std::size_t used = p.put(buffer_.data(), ec);
+      used = p.put(buffer_.data(), ec);
       buffer_.consume(used);
       if (ec == bhttp::error::need_buffer) ec = {};
       if (ec && ec != bhttp::error::need_more) {
