@@ -13,17 +13,23 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <cctype>
+#include <csignal>
 #include <cstring>
+#include <future>
 #include <list>
 #include <string>
 #include <string_view>
 #include <type_traits>
 
 #include "gev/hub/error_hook.hpp"
+#include "gev/hub/hub_thread.hpp"
 #include "gev/hub/park_timer.hpp"
+#include "gev/net/ssl_context.hpp"
 #include "gev/net/ssl_stream.hpp"
 #include "gev/net/stream_server.hpp"
 #include "gev/runtime/greenlet.hpp"
+#include "gev/runtime/signal.hpp"
+#include "gev/runtime/sleep.hpp"
 
 namespace gev::http {
 
@@ -140,6 +146,13 @@ struct Server::Impl {
   net::Address address;
   Handler handler;
   ServerOptions options;
+  std::shared_ptr<const net::ssl::Context> tls;  // HTTPS: for the workers
+  // Workers beyond this hub: each a hub thread with its own Server on the same port.
+  struct Worker {
+    HubThread thread{"gev-http-worker"};
+    Server* server = nullptr;  // lives on the worker's thread
+  };
+  std::vector<std::unique_ptr<Worker>> workers;
   std::unique_ptr<net::StreamServer> server;
   std::uint64_t served = 0;
   bool stopping = false;
@@ -615,6 +628,8 @@ void Server::Impl::serve(Stream& stream, const net::Address& peer) {
 Server::Server(net::Address address, Handler handler, ServerOptions options)
     : impl_(std::make_unique<Impl>()) {
   if (!handler) throw std::invalid_argument("gev::http::Server: empty handler");
+  if (options.workers == 0) throw std::invalid_argument("gev::http::Server: workers must be >= 1");
+  if (options.workers > 1) options.reuse_port = true;
   impl_->address = address;
   impl_->handler = std::move(handler);
   impl_->options = std::move(options);
@@ -630,9 +645,12 @@ Server::Server(net::Address address, const net::ssl::Context& tls, Handler handl
                ServerOptions options)
     : impl_(std::make_unique<Impl>()) {
   if (!handler) throw std::invalid_argument("gev::http::Server: empty handler");
+  if (options.workers == 0) throw std::invalid_argument("gev::http::Server: workers must be >= 1");
+  if (options.workers > 1) options.reuse_port = true;
   impl_->address = address;
   impl_->handler = std::move(handler);
   impl_->options = std::move(options);
+  impl_->tls = std::make_shared<const net::ssl::Context>(tls);
   net::StreamServerOptions so;
   so.max_connections = impl_->options.max_connections;
   so.reuse_port = impl_->options.reuse_port;
@@ -648,11 +666,49 @@ Server::~Server() {
 }
 
 void Server::start() {
+  if (impl_->server->started()) return;
   impl_->server->start();
+  // The workers bind the port this hub got (port 0 resolved), with SO_REUSEPORT.
+  ServerOptions one = impl_->options;
+  one.workers = 1;
+  one.handle_signals = false;
+  const net::Address bound = impl_->server->address();
+  for (unsigned i = 1; i < impl_->options.workers; ++i) {
+    auto w = std::make_unique<Impl::Worker>();
+    Handler h = impl_->handler;
+    std::shared_ptr<const net::ssl::Context> tls = impl_->tls;
+    w->server = w->thread
+                    .submit([bound, h, one, tls]() -> Server* {
+                      auto s = tls ? std::make_unique<Server>(bound, *tls, h, one)
+                                   : std::make_unique<Server>(bound, h, one);
+                      s->start();
+                      return s.release();
+                    })
+                    .get();  // brief: binding and listening
+    impl_->workers.push_back(std::move(w));
+  }
 }
 
 void Server::serve_forever() {
+  start();
+  std::optional<SignalHandler> on_term, on_quit;
+  if (impl_->options.handle_signals) {
+    auto on_signal = [this] {
+      if (!impl_->stopping) {
+        stop(impl_->options.graceful_timeout);
+        return;
+      }
+      // A second signal: end every connection now; the first stop() then returns at once.
+      for (Impl::Idle* c : std::list<Impl::Idle*>(impl_->connections)) {
+        if (c->greenlet != nullptr) c->greenlet->kill(KillOptions{.block = false});
+      }
+    };
+    on_term.emplace(signal_handler(SIGTERM, on_signal));
+    on_quit.emplace(signal_handler(SIGQUIT, on_signal));
+  }
   impl_->server->serve_forever();
+  if (on_term) on_term->cancel();
+  if (on_quit) on_quit->cancel();
 }
 
 bool Server::stop(std::optional<Duration> timeout) {
@@ -661,7 +717,30 @@ bool Server::stop(std::optional<Duration> timeout) {
   for (Impl::Idle* c : std::list<Impl::Idle*>(impl_->connections)) {
     if (c->idle && c->greenlet != nullptr) c->greenlet->kill(KillOptions{.block = false});
   }
-  return impl_->server->stop(timeout);
+  // The workers stop in parallel on their own threads; this greenlet waits cooperatively.
+  std::vector<std::future<bool>> worker_stops;
+  for (auto& w : impl_->workers) {
+    Server* s = std::exchange(w->server, nullptr);
+    if (s == nullptr) continue;
+    worker_stops.push_back(w->thread.submit([s, timeout] {
+      std::unique_ptr<Server> owned(s);
+      return owned->stop(timeout);
+    }));
+  }
+  bool clean = impl_->server->stop(timeout);
+  for (auto& f : worker_stops) {
+    for (int i = 0; i < 100000 && f.wait_for(std::chrono::seconds(0)) != std::future_status::ready;
+         ++i) {
+      gev::sleep(std::chrono::milliseconds(2));
+    }
+    try {
+      clean = f.get() && clean;
+    } catch (...) {
+      clean = false;
+    }
+  }
+  impl_->workers.clear();  // joins the worker threads
+  return clean;
 }
 
 const net::Address& Server::address() const {
@@ -675,6 +754,9 @@ std::size_t Server::connections() const noexcept {
 }
 std::uint64_t Server::requests_served() const noexcept {
   return impl_->served;
+}
+std::size_t Server::workers_running() const noexcept {
+  return impl_->workers.size();
 }
 
 }  // namespace gev::http

@@ -59,6 +59,14 @@ struct ServerOptions {
   std::FILE* access_log = stderr;
   bool reuse_port = false;
   std::optional<Duration> tls_handshake_timeout = std::chrono::seconds(10);
+  // Multi-core: N hubs, each on its own thread with its own listening socket on the same port
+  // (SO_REUSEPORT; the kernel spreads connections). The handler is copied to every worker and
+  // called on several threads at once: it must be thread-safe. 1: this hub only.
+  unsigned workers = 1;
+  // serve_forever() stops gracefully on SIGTERM or SIGQUIT (stop(graceful_timeout)); a second
+  // signal ends the remaining connections at once.
+  bool handle_signals = true;
+  Duration graceful_timeout = std::chrono::seconds(10);
 };
 
 class Server {
@@ -79,7 +87,8 @@ class Server {
   const net::Address& address() const;  // the bound address (port 0 resolved) after start()
   bool started() const noexcept;
   std::size_t connections() const noexcept;
-  std::uint64_t requests_served() const noexcept;
+  std::uint64_t requests_served() const noexcept;  // by this hub (not the other workers)
+  std::size_t workers_running() const noexcept;    // the extra worker threads started
 
   struct Impl;
 

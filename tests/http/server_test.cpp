@@ -4,8 +4,14 @@
 // 100-continue, unread bodies), streamed responses, and handler errors.
 #include <doctest/doctest.h>
 
+#include <signal.h>
+#include <unistd.h>
+
 #include <chrono>
+#include <mutex>
+#include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gev/http/app.hpp>
@@ -463,6 +469,68 @@ TEST_CASE("keep-alive idle timeout closes the connection; stop() closes idle one
     CHECK(starts_with(read_response(idle, pending), "HTTP/1.1 200 OK"));
     CHECK(server.stop(5s));
     CHECK(read_all(idle).empty());
+  }
+  fds.check();
+}
+
+TEST_CASE("workers = 2: two hubs on one port share the connections; stop() ends both") {
+  FdBaseline fds;
+  {
+    std::mutex m;
+    std::set<std::thread::id> threads;
+    gev::http::Handler h = [&](Request&) {
+      std::lock_guard lock(m);
+      threads.insert(std::this_thread::get_id());
+      return Response{200, "ok"};
+    };
+    ServerOptions o = quiet();
+    o.workers = 2;
+    Server server({"127.0.0.1", 0}, h, o);
+    server.start();
+    CHECK(server.workers_running() == 1);
+    for (int i = 0; i < 60; ++i) {
+      const std::string r =
+          round_trip(server, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+      CHECK(starts_with(r, "HTTP/1.1 200 OK"));
+    }
+    {
+      std::lock_guard lock(m);
+      CHECK(threads.size() == 2);  // 60 connections never all hash to one listener in practice
+    }
+    CHECK(server.stop(5s));
+    CHECK(server.workers_running() == 0);
+    Socket probe(AF_INET, SOCK_STREAM);
+    CHECK_THROWS(probe.connect(server.address()));  // nobody listens any more
+  }
+  fds.check();
+}
+
+TEST_CASE("serve_forever stops gracefully on SIGTERM; a second signal ends the rest at once") {
+  FdBaseline fds;
+  {
+    App app;
+    app.route("/slow", [](Request&) {
+      gev::sleep(30s);
+      return Response{200, "late"};
+    });
+    ServerOptions o = quiet();
+    o.graceful_timeout = 20s;
+    Server server({"127.0.0.1", 0}, app, o);
+    auto runner = gev::spawn([&] { server.serve_forever(); });
+    gev::sleep(20ms);
+    auto client = gev::spawn([&] {
+      return round_trip(server, "GET /slow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    });
+    gev::sleep(50ms);
+    const auto start = Clock::now();
+    ::kill(::getpid(), SIGTERM);  // graceful: waits for /slow ...
+    gev::sleep(100ms);
+    CHECK_FALSE(runner->ready());
+    ::kill(::getpid(), SIGQUIT);  // ... until the second signal
+    CHECK(runner->join(10s));
+    CHECK(Clock::now() - start < 10s);
+    CHECK(client->join(10s));
+    CHECK(client->get().find("late") == std::string::npos);
   }
   fds.check();
 }
