@@ -17,7 +17,8 @@ Response::Response(Response&& o) noexcept
       headers(std::move(o.headers)),
       body(std::move(o.body)),
       producer(std::move(o.producer)),
-      file(std::exchange(o.file, std::nullopt)) {}
+      file(std::exchange(o.file, std::nullopt)),
+      on_upgrade(std::move(o.on_upgrade)) {}
 
 Response& Response::operator=(Response&& o) noexcept {
   if (this != &o) {
@@ -27,6 +28,7 @@ Response& Response::operator=(Response&& o) noexcept {
     body = std::move(o.body);
     producer = std::move(o.producer);
     file = std::exchange(o.file, std::nullopt);
+    on_upgrade = std::move(o.on_upgrade);
   }
   return *this;
 }
@@ -41,6 +43,14 @@ Response Response::stream(int status_code, std::function<void(BodyWriter&)> body
   r.status = status_code;
   r.producer = std::move(body_producer);
   r.set_header("Content-Type", content_type);
+  return r;
+}
+
+Response Response::upgrade(std::string_view protocol, std::function<void(Tunnel&)> take_over) {
+  Response r;
+  r.status = 101;
+  r.set_header("Upgrade", protocol);
+  r.on_upgrade = std::move(take_over);
   return r;
 }
 

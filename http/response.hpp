@@ -13,6 +13,8 @@
 
 #include <boost/beast/http/fields.hpp>
 
+#include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -29,6 +31,16 @@ class BodyWriter {
  public:
   virtual ~BodyWriter() = default;
   virtual void write(std::string_view piece) = 0;
+};
+
+// The connection after a 101 Switching Protocols response (Response::upgrade): raw bytes both
+// ways, starting with whatever the client sent after its request. Cooperative like a Socket.
+class Tunnel {
+ public:
+  virtual ~Tunnel() = default;
+  virtual std::size_t recv(char* out, std::size_t size) = 0;  // 0: the peer closed
+  virtual void sendall(std::string_view data) = 0;
+  virtual void settimeout(std::optional<std::chrono::nanoseconds> timeout) = 0;
 };
 
 struct FileBody {
@@ -54,6 +66,9 @@ class Response {
   // A body produced by `producer` while the response is being sent.
   static Response stream(int status, std::function<void(BodyWriter&)> producer,
                          std::string_view content_type = "text/plain; charset=utf-8");
+  // 101 Switching Protocols to `protocol` (the Upgrade header); once it is sent, `take_over`
+  // runs with the raw connection, which closes when it returns.
+  static Response upgrade(std::string_view protocol, std::function<void(Tunnel&)> take_over);
   // An empty response with a reason page for `status` ("404 Not Found").
   static Response error(int status);
 
@@ -62,6 +77,7 @@ class Response {
   std::string body;
   std::function<void(BodyWriter&)> producer;  // set: a streamed body
   std::optional<FileBody> file;               // set: the body is this file range (sendfile)
+  std::function<void(Tunnel&)> on_upgrade;    // status 101: takes the connection over
 
   void set_header(std::string_view name, std::string_view value) {
     headers.set(boost::beast::string_view(name.data(), name.size()),

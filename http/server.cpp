@@ -416,6 +416,36 @@ void Connection<Stream>::write_all(const void* data, std::size_t n) {
   write_buffers(boost::asio::buffer(data, n));
 }
 
+// The raw connection after a 101: the bytes already buffered come first.
+template <class Stream>
+class TunnelOver final : public Tunnel {
+ public:
+  TunnelOver(Stream& s, boost::beast::flat_buffer& b) : stream_(s), buffer_(b) {
+    stream_.settimeout(std::nullopt);
+  }
+  std::size_t recv(char* out, std::size_t size) override {
+    if (buffer_.size() > 0) {
+      const std::size_t n = std::min(size, buffer_.size());
+      std::memcpy(out, buffer_.data().data(), n);
+      buffer_.consume(n);
+      return n;
+    }
+    boost::system::error_code ec;
+    const std::size_t n = stream_.read_some(boost::asio::buffer(out, size), ec);
+    if (ec == boost::asio::error::eof) return 0;
+    if (ec) throw boost::system::system_error(ec, "gev::http::Tunnel::recv");
+    return n;
+  }
+  void sendall(std::string_view data) override {
+    boost::asio::write(stream_, boost::asio::buffer(data.data(), data.size()));
+  }
+  void settimeout(std::optional<std::chrono::nanoseconds> t) override { stream_.settimeout(t); }
+
+ private:
+  Stream& stream_;
+  boost::beast::flat_buffer& buffer_;
+};
+
 template <class Stream>
 class ChunkWriter final : public BodyWriter {
  public:
@@ -494,7 +524,9 @@ void Connection<Stream>::write_response(Request& req, Response& resp, bool keep_
       head_ += "\r\n";
     }
   }
-  if (!keep_alive) {
+  if (status == 101) {
+    head_ += "Connection: Upgrade\r\n";
+  } else if (!keep_alive) {
     head_ += "Connection: close\r\n";
   } else if (!http11) {
     head_ += "Connection: keep-alive\r\n";
@@ -612,6 +644,11 @@ void Connection<Stream>::run() {
       throw;
     } catch (const std::exception&) {
       return;  // the client is gone or stopped reading
+    }
+    if (resp.status == 101 && resp.on_upgrade) {
+      TunnelOver<Stream> tunnel(stream_, buffer_);
+      resp.on_upgrade(tunnel);
+      return;
     }
     if (!keep_alive || !drain_body()) return;
   }

@@ -534,3 +534,44 @@ TEST_CASE("serve_forever stops gracefully on SIGTERM; a second signal ends the r
   }
   fds.check();
 }
+
+TEST_CASE("101 Upgrade: the handler takes the connection, bytes sent early included") {
+  FdBaseline fds;
+  {
+    App app;
+    app.route("/tunnel", [](Request&) {
+      return Response::upgrade("echo", [](gev::http::Tunnel& t) {
+        char buf[64];
+        for (int i = 0; i < 10; ++i) {
+          const std::size_t n = t.recv(buf, sizeof buf);
+          if (n == 0) return;
+          t.sendall("echo:" + std::string(buf, n) + ";");
+        }
+      });
+    });
+    Server server({"127.0.0.1", 0}, app, quiet());
+    server.start();
+    Socket c = connect(server);
+    c.sendall(
+        "GET /tunnel HTTP/1.1\r\nHost: x\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\nhello");
+    std::string got;
+    char buf[512];
+    for (int i = 0; i < 50 && got.find("echo:hello;") == std::string::npos; ++i) {
+      got.append(buf, c.recv(buf, sizeof buf));
+    }
+    CHECK(starts_with(got, "HTTP/1.1 101 Switching Protocols\r\n"));
+    CHECK(got.find("\r\nUpgrade: echo\r\n") != std::string::npos);
+    CHECK(got.find("\r\nConnection: Upgrade\r\n") != std::string::npos);
+    CHECK(got.find("\r\n\r\necho:hello;") != std::string::npos);
+    c.sendall("again");
+    got.clear();
+    for (int i = 0; i < 50 && got.find("echo:again;") == std::string::npos; ++i) {
+      got.append(buf, c.recv(buf, sizeof buf));
+    }
+    CHECK(got == "echo:again;");
+    c.shutdown(SHUT_WR);
+    CHECK(read_all(c).empty());
+    CHECK(server.stop(5s));
+  }
+  fds.check();
+}
