@@ -1,0 +1,127 @@
+// The HTTP/1.1 client (urllib / requests): one-shot get/post/request, and Client with a
+// keep-alive connection pool per (scheme, host, port).
+//
+//   auto r = gev::http::get("https://example.com/", {.timeout = 5s});
+//   if (r.status == 200) std::cout << r.body;
+//
+//   gev::http::Client client;                      // reuses connections across requests
+//   client.stream("http://host/big.iso", [&](std::string_view piece) { file.write(piece); });
+//
+// HTTPS verifies the server (system trust store, or ca_file) and its name by default. Redirects
+// are followed (10 at most; 303, and 301/302 after a POST, become GET; https -> http refused
+// unless allowed). Bodies framed by Content-Length or chunked; a body that ends early is a
+// ClientError (Kind::truncated), never a short success. gzip/deflate are decoded (zlib) when
+// the client asked for them. http_proxy / https_proxy / no_proxy from the environment are used
+// (https through CONNECT). Every wait is bounded by connect_timeout, read_timeout (between
+// reads) and the total timeout.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <boost/beast/http/fields.hpp>
+
+#include "gev/http/url.hpp"
+
+namespace gev::http {
+
+using Duration = std::chrono::nanoseconds;
+using Fields = boost::beast::http::fields;
+
+class ClientError : public std::runtime_error {
+ public:
+  enum class Kind {
+    invalid_url,  // not an absolute http(s) URL
+    connect,      // DNS failure, refused, unreachable
+    timeout,      // connect, read or total timeout
+    tls,          // handshake or certificate verification failed
+    protocol,     // a malformed response
+    truncated,    // the body ended before its announced end
+    too_large,    // over max_body_bytes / the header limit
+    too_many_redirects,
+    insecure_redirect,  // https -> http, refused by default
+    proxy,              // the proxy refused CONNECT
+  };
+  ClientError(Kind kind, const std::string& what) : std::runtime_error(what), kind_(kind) {}
+  Kind kind() const noexcept { return kind_; }
+
+ private:
+  Kind kind_;
+};
+
+struct RequestOptions {
+  std::string method = "GET";
+  std::vector<std::pair<std::string, std::string>> headers;  // added to (or replacing) defaults
+  std::string body;
+  std::optional<Duration> connect_timeout = std::chrono::seconds(10);
+  std::optional<Duration> read_timeout = std::chrono::seconds(30);  // between reads
+  std::optional<Duration> timeout;                                  // the whole request
+  bool follow_redirects = true;
+  int max_redirects = 10;
+  bool allow_insecure_redirect = false;  // https -> http
+  bool decompress = true;                // Accept-Encoding: gzip, deflate, and decode
+  std::uint64_t max_body_bytes = std::uint64_t{1} << 32;
+  // Range: first..last (inclusive; nullopt last: to the end), sent as "Range: bytes=...".
+  std::optional<std::pair<std::uint64_t, std::optional<std::uint64_t>>> range;
+  std::string user_agent = "gev-http/0.1";
+};
+
+struct ClientResponse {
+  int status = 0;
+  std::string reason;
+  Fields headers;
+  std::string body;  // decoded; empty when streamed
+  std::string url;   // after redirects
+  int redirects = 0;
+  bool reused_connection = false;  // the connection came from the pool
+
+  std::string_view header(std::string_view name) const;
+};
+
+struct ClientOptions {
+  std::string ca_file;                // empty: the system trust store
+  bool verify = true;                 // false only by explicit choice (--insecure)
+  std::size_t max_idle_per_host = 8;  // idle keep-alive connections kept per (scheme,host,port)
+  Duration idle_timeout = std::chrono::seconds(60);
+  bool use_env_proxy = true;  // http_proxy, https_proxy, no_proxy (and upper case)
+  std::optional<std::string> http_proxy, https_proxy;  // override the environment
+};
+
+class Client {
+ public:
+  explicit Client(ClientOptions options = {});
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+  ~Client();
+
+  ClientResponse request(std::string_view url, const RequestOptions& options = {});
+  ClientResponse get(std::string_view url, RequestOptions options = {});
+  ClientResponse post(std::string_view url, std::string body, RequestOptions options = {});
+  // The body goes to on_chunk piece by piece (decoded), not into ClientResponse::body.
+  ClientResponse stream(std::string_view url, const std::function<void(std::string_view)>& on_chunk,
+                        RequestOptions options = {});
+
+  std::size_t idle_connections() const;
+  void close_idle();
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// One-shot helpers on a per-thread default Client (connections are reused between calls).
+ClientResponse request(std::string_view url, const RequestOptions& options = {});
+ClientResponse get(std::string_view url, RequestOptions options = {});
+ClientResponse post(std::string_view url, std::string body, RequestOptions options = {});
+
+}  // namespace gev::http

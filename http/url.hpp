@@ -1,0 +1,33 @@
+// URLs as the HTTP client needs them: "http://host:port/path?query" and "https://[::1]/x".
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace gev::http {
+
+struct Url {
+  std::string scheme;  // "http" or "https"
+  std::string host;    // without brackets for IPv6 literals
+  std::uint16_t port = 0;
+  std::string target;  // path and query, "/" at least; never the fragment
+
+  bool is_https() const noexcept { return scheme == "https"; }
+  bool default_port() const noexcept { return port == (is_https() ? 443 : 80); }
+  // "host" or "host:port" (brackets around IPv6), as the Host header wants it.
+  std::string authority() const;
+  std::string to_string() const;
+};
+
+// Parses an absolute http(s) URL. nullopt for anything else: another scheme, no host, a bad
+// port, user info ("user:pass@": refused rather than sent in clear), spaces or control
+// characters.
+std::optional<Url> parse_url(std::string_view text);
+
+// A redirect's Location resolved against the URL that answered (absolute, scheme-relative,
+// absolute-path and relative-path references).
+std::optional<Url> resolve_location(const Url& base, std::string_view location);
+
+}  // namespace gev::http
