@@ -363,9 +363,9 @@ struct Client::Impl {
           const std::size_t used = p.put(c.buffer.data(), ec);
           c.buffer.consume(used);
           if (ec && ec != bhttp::error::need_more) {
+            const bool limit = ec == bhttp::error::header_limit || ec == bhttp::error::body_limit;
             throw ClientError(
-                ec == bhttp::error::header_limit ? ClientError::Kind::too_large
-                                                 : ClientError::Kind::protocol,
+                limit ? ClientError::Kind::too_large : ClientError::Kind::protocol,
                 "gev::http: bad response from " + u.authority() + ": " + ec.message());
           }
           if (p.is_header_done()) break;

@@ -60,18 +60,18 @@ class ClientError : public std::runtime_error {
 
 struct RequestOptions {
   std::string method = "GET";
-  std::vector<std::pair<std::string, std::string>> headers;  // added to (or replacing) defaults
-  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers{};  // added to (or replacing) defaults
+  std::string body{};
   std::optional<Duration> connect_timeout = std::chrono::seconds(10);
   std::optional<Duration> read_timeout = std::chrono::seconds(30);  // between reads
-  std::optional<Duration> timeout;                                  // the whole request
+  std::optional<Duration> timeout{};                                // the whole request
   bool follow_redirects = true;
   int max_redirects = 10;
   bool allow_insecure_redirect = false;  // https -> http
   bool decompress = true;                // Accept-Encoding: gzip, deflate, and decode
   std::uint64_t max_body_bytes = std::uint64_t{1} << 32;
   // Range: first..last (inclusive; nullopt last: to the end), sent as "Range: bytes=...".
-  std::optional<std::pair<std::uint64_t, std::optional<std::uint64_t>>> range;
+  std::optional<std::pair<std::uint64_t, std::optional<std::uint64_t>>> range{};
   std::string user_agent = "gev-http/0.1";
 };
 
@@ -88,12 +88,12 @@ struct ClientResponse {
 };
 
 struct ClientOptions {
-  std::string ca_file;                // empty: the system trust store
+  std::string ca_file{};              // empty: the system trust store
   bool verify = true;                 // false only by explicit choice (--insecure)
   std::size_t max_idle_per_host = 8;  // idle keep-alive connections kept per (scheme,host,port)
   Duration idle_timeout = std::chrono::seconds(60);
   bool use_env_proxy = true;  // http_proxy, https_proxy, no_proxy (and upper case)
-  std::optional<std::string> http_proxy, https_proxy;  // override the environment
+  std::optional<std::string> http_proxy{}, https_proxy{};  // override the environment
 };
 
 class Client {
