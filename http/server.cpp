@@ -197,6 +197,15 @@ class Connection final : public detail::BodySource {
   void write_all(const void* data, std::size_t n);
   bool drain_body();
   void log_access(const Request& req, int status, std::uint64_t bytes);
+  void write_log(std::string_view request_line, int status, std::uint64_t bytes,
+                 std::string_view referer, std::string_view agent);
+  void linger();
+
+ public:
+  bool* idle_flag = nullptr;  // cleared when the first byte of a request arrives
+
+ private:
+  std::string request_line_;  // "GET /x HTTP/1.1" of the current request, for the log
 
   Server::Impl& server_;
   const ServerOptions& opt_;
@@ -244,9 +253,39 @@ void Connection<Stream>::reject(int status, const char* why) {
   } catch (const std::exception&) {
     // The client is gone or not reading: the connection ends either way.
   }
-  if (opt_.access_log) {
-    std::fprintf(opt_.access_log, "%s - - [-] \"-\" %d - \"-\" \"-\" (%s)\n", peer_.host().c_str(),
-                 status, why);
+  // The request line, if one arrived, for the log.
+  const std::string_view data(static_cast<const char*>(buffer_.data().data()), buffer_.size());
+  const std::size_t eol = data.find("\r\n");
+  std::string_view line =
+      eol == std::string_view::npos || eol > 8192 ? std::string_view("-") : data.substr(0, eol);
+  if (!request_line_.empty()) line = request_line_;
+  (void)why;
+  write_log(line, status, r.body.size(), {}, {});
+  // Linger only when a body may still be on its way (not for a slow or oversized header).
+  if (status == 413 || (parser_ && parser_->is_header_done() && !parser_->is_done())) linger();
+}
+
+// Closing while the client may still be sending (a rejected or unread body) makes the kernel
+// answer its data with a reset, which can destroy the response before the client reads it.
+// Like nginx's lingering close: stop writing, then read and drop what comes, for a while.
+template <class Stream>
+void Connection<Stream>::linger() {
+  try {
+    if constexpr (is_plain_socket<Stream>) stream_.shutdown(SHUT_WR);
+    const auto until = Clock::now() + std::chrono::seconds(5);
+    char sink[65536];
+    std::uint64_t dropped = 0;
+    while (dropped < (std::uint64_t{64} << 20)) {
+      const auto left = until - Clock::now();
+      if (left <= Duration::zero()) break;
+      stream_.settimeout(std::min<Duration>(left, std::chrono::seconds(2)));
+      boost::system::error_code ec;
+      const std::size_t n = stream_.read_some(boost::asio::buffer(sink), ec);
+      if (ec || n == 0) break;
+      dropped += n;
+    }
+  } catch (const std::exception&) {
+    // Gone already: nothing to protect.
   }
 }
 
@@ -256,6 +295,7 @@ bool Connection<Stream>::read_header() {
   parser_->header_limit(static_cast<std::uint32_t>(opt_.max_header_bytes));
   parser_->body_limit(opt_.max_body_bytes);
   continue_pending_ = body_started_ = body_error_ = false;
+  request_line_.clear();
 
   Clock::time_point deadline;
   if (buffer_.size() == 0) {
@@ -266,6 +306,7 @@ bool Connection<Stream>::read_header() {
       return false;
     }
   }
+  if (idle_flag) *idle_flag = false;  // a request is arriving: stop() lets it finish
   deadline = Clock::now() + opt_.header_timeout;
   for (;;) {
     const std::string_view data(static_cast<const char*>(buffer_.data().data()), buffer_.size());
@@ -283,7 +324,8 @@ bool Connection<Stream>::read_header() {
       return false;
     }
     if (end != std::string_view::npos) {
-      if (end != std::string_view::npos) {
+      request_line_.assign(data.substr(0, data.find("\r\n")));  // for the log
+      {
         if (auto bad = check_raw_header(data.substr(0, end + 4))) {
           reject(bad->status, bad->why);
           return false;
@@ -315,6 +357,13 @@ bool Connection<Stream>::read_header() {
       reject(e.status(), "request header not complete in time");
       return false;
     }
+  }
+  {
+    const auto& m = parser_->get();
+    request_line_.assign(m.method_string().data(), m.method_string().size());
+    request_line_ += ' ';
+    request_line_.append(m.target().data(), m.target().size());
+    request_line_ += m.version() == 10 ? " HTTP/1.0" : " HTTP/1.1";
   }
   std::size_t count = 0;
   for (auto it = parser_->get().begin(); it != parser_->get().end(); ++it) ++count;
@@ -540,8 +589,15 @@ void Connection<Stream>::write_response(Request& req, Response& resp, bool keep_
     write_all(head_.data(), head_.size());
     FileBody& f = *resp.file;
     if constexpr (is_plain_socket<Stream>) {
-      stream_.settimeout(opt_.send_timeout);
-      sent = stream_.sendfile(f.fd, f.offset, f.length);
+      // send_timeout bounds each piece, not the whole file: a slow client may take long.
+      constexpr std::uint64_t kPiece = 1 << 20;
+      while (sent < f.length) {
+        stream_.settimeout(opt_.send_timeout);
+        const std::uint64_t want = std::min(kPiece, f.length - sent);
+        const std::uint64_t n = stream_.sendfile(f.fd, f.offset + sent, want);
+        sent += n;
+        if (n < want) break;  // the file ended early
+      }
     } else {
       char chunk[65536];
       std::uint64_t off = f.offset, left = f.length;
@@ -573,24 +629,48 @@ void Connection<Stream>::write_response(Request& req, Response& resp, bool keep_
 template <class Stream>
 void Connection<Stream>::log_access(const Request& req, int status, std::uint64_t bytes) {
   if (opt_.access_log == nullptr) return;
+  write_log(request_line_, status, bytes, req.header("Referer"), req.header("User-Agent"));
+}
+
+// One line of Apache's combined format. Quotes, backslashes and control bytes in the fields a
+// client chooses are escaped (as Apache does), so a request cannot forge log fields or lines.
+template <class Stream>
+void Connection<Stream>::write_log(std::string_view request_line, int status, std::uint64_t bytes,
+                                   std::string_view referer, std::string_view agent) {
+  if (opt_.access_log == nullptr) return;
+  auto escaped = [](std::string_view v) {
+    if (v.empty()) return std::string("-");
+    std::string out;
+    out.reserve(v.size());
+    for (unsigned char c : v) {
+      if (c == '"' || c == '\\') {
+        out += '\\';
+        out += static_cast<char>(c);
+      } else if (c < 0x20 || c >= 0x7f) {
+        char hex[8];
+        std::snprintf(hex, sizeof hex, "\\x%02x", c);
+        out += hex;
+      } else {
+        out += static_cast<char>(c);
+      }
+    }
+    return out;
+  };
   char when[64];
   const time_t now = ::time(nullptr);
   tm t{};
   localtime_r(&now, &t);
   std::strftime(when, sizeof when, "%d/%b/%Y:%H:%M:%S %z", &t);
-  const std::string_view referer = req.header("Referer"), agent = req.header("User-Agent");
-  auto or_dash = [](std::string_view v) { return v.empty() ? std::string_view("-") : v; };
-  const std::string_view ref = or_dash(referer), ua = or_dash(agent);
-  std::fprintf(opt_.access_log, "%s - - [%s] \"%s %s HTTP/%u.%u\" %d %llu \"%.*s\" \"%.*s\"\n",
-               peer_.host().c_str(), when, req.method().c_str(), req.target().c_str(),
-               req.version() / 10, req.version() % 10, status,
-               static_cast<unsigned long long>(bytes), static_cast<int>(ref.size()), ref.data(),
-               static_cast<int>(ua.size()), ua.data());
+  std::fprintf(opt_.access_log, "%s - - [%s] \"%s\" %d %llu \"%s\" \"%s\"\n", peer_.host().c_str(),
+               when, escaped(request_line).c_str(), status, static_cast<unsigned long long>(bytes),
+               escaped(referer).c_str(), escaped(agent).c_str());
+  std::fflush(opt_.access_log);  // a line per request, never lost in a buffer
 }
 
 template <class Stream>
 void Connection<Stream>::run() {
   Server::Impl::Idle idle{getcurrent(), true};
+  idle_flag = &idle.idle;
   server_.connections.push_back(&idle);
   struct Unregister {
     Server::Impl& s;
@@ -650,7 +730,14 @@ void Connection<Stream>::run() {
       resp.on_upgrade(tunnel);
       return;
     }
-    if (!keep_alive || !drain_body()) return;
+    if (!keep_alive) {
+      if (!parser_->is_done()) linger();  // the client may still be sending its body
+      return;
+    }
+    if (!drain_body()) {
+      linger();
+      return;
+    }
   }
 }
 
@@ -765,10 +852,16 @@ bool Server::stop(std::optional<Duration> timeout) {
     }));
   }
   bool clean = impl_->server->stop(timeout);
+  const auto give_up =
+      Clock::now() + timeout.value_or(std::chrono::hours(24)) + std::chrono::seconds(5);
   for (auto& f : worker_stops) {
-    for (int i = 0; i < 100000 && f.wait_for(std::chrono::seconds(0)) != std::future_status::ready;
-         ++i) {
+    while (f.wait_for(std::chrono::seconds(0)) != std::future_status::ready &&
+           Clock::now() < give_up) {
       gev::sleep(std::chrono::milliseconds(2));
+    }
+    if (f.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+      clean = false;
+      continue;  // the worker's HubThread destructor kills what is left
     }
     try {
       clean = f.get() && clean;

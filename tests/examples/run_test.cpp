@@ -286,3 +286,79 @@ TEST_CASE("curl_download: the seed's monkey-patched concurrent downloads, timeou
     CHECK(contains(r.output, "usage:"));
   }
 }
+
+namespace {
+
+// An example server started with HOST 127.0.0.1 and PORT 0: its URL from "serving on ...".
+struct ExampleServer {
+  std::unique_ptr<gev::test::ChildProcess> process;
+  std::string url;
+};
+
+ExampleServer start_example_server(const std::string& name) {
+  ExampleServer s;
+  s.process = std::make_unique<gev::test::ChildProcess>(std::vector<std::string>{
+      std::string(GEV_EXAMPLES_DIR) + "/" + name, "127.0.0.1", "0"});
+  REQUIRE(s.process->started());
+  const bool printed =
+      s.process->wait_for_output("\n", std::chrono::seconds(10), [] { usleep(5000); });
+  REQUIRE_MESSAGE(printed, name << " printed nothing: " << s.process->output());
+  const std::string& out = s.process->output();
+  const auto at = out.find("serving on ");
+  REQUIRE(at != std::string::npos);
+  s.url = out.substr(at + 11, out.find('\n', at) - at - 11);
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("flask_hello: the seed's Flask app answers, 404 elsewhere, SIGTERM stops it") {
+  ExampleServer s = start_example_server("flask_hello");
+  std::string out;
+  CHECK(gev::test::run_shell("curl -q -s --noproxy '*' --max-time 10 " + s.url + "/", &out) == 0);
+  CHECK(out == "<h1>Hello Flask</h1>");
+  CHECK(gev::test::run_shell("curl -q -s -o /dev/null -w '%{http_code}' --noproxy '*' "
+                             "--max-time 10 " + s.url + "/nope", &out) == 0);
+  CHECK(out == "404");
+  ::kill(s.process->pid(), SIGTERM);
+  CHECK(s.process->wait_exit(std::chrono::seconds(10), [] { usleep(5000); }) == 0);
+}
+
+TEST_CASE("streaming_response and https_fetch: a chunked countdown fetched by gev's client") {
+  ExampleServer s = start_example_server("streaming_response");
+  ::setenv("no_proxy", "*", 1);
+  Run r = run_example("https_fetch " + s.url + "/countdown/3");
+  INFO(r.output);
+  CHECK(r.exit_code == 0);
+  CHECK(contains(r.output, "200 OK"));
+  CHECK(contains(r.output, "23 bytes from " + s.url + "/countdown/3"));
+  CHECK(contains(r.output, "3..."));
+  std::string out;
+  CHECK(gev::test::run_shell("curl -q -s --noproxy '*' --max-time 10 " + s.url + "/countdown/2",
+                             &out) == 0);
+  CHECK(out == "2...\n1...\nliftoff\n");
+  Run bad = run_example("https_fetch " + s.url + "/countdown/9999");
+  CHECK(bad.exit_code == 1);
+  CHECK(contains(bad.output, "400 Bad Request"));
+  ::kill(s.process->pid(), SIGTERM);
+  CHECK(s.process->wait_exit(std::chrono::seconds(10), [] { usleep(5000); }) == 0);
+}
+
+TEST_CASE("https_fetch: verified HTTPS from openssl s_server; refused without the CA; usage") {
+  const gev::test::TestPki& pki = gev::test::test_pki();
+  REQUIRE_MESSAGE(pki.error.empty(), pki.error);
+  int port = 0;
+  std::string log;
+  auto server = gev::test::start_s_server(pki, {"-www"}, [] { usleep(5000); }, &port, &log);
+  REQUIRE_MESSAGE(server, "s_server did not start: " << log);
+  const std::string url = "https://localhost:" + std::to_string(port) + "/";
+  Run r = run_example("https_fetch " + url + " " + pki.ca);
+  INFO(r.output);
+  CHECK(r.exit_code == 0);
+  CHECK(contains(r.output, "200 ok"));
+  Run refused = run_example("https_fetch " + url + " " + pki.self_signed_cert);
+  CHECK(refused.exit_code == 1);
+  CHECK(contains(refused.output, "https_fetch: "));
+  CHECK(run_example("https_fetch").exit_code == 2);
+  CHECK(run_example("https_fetch ftp://x/").exit_code == 1);
+}

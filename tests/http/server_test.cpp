@@ -575,3 +575,49 @@ TEST_CASE("101 Upgrade: the handler takes the connection, bytes sent early inclu
   }
   fds.check();
 }
+
+TEST_CASE("stop() lets a request whose header is still arriving finish; the access log") {
+  FdBaseline fds;
+  {
+    Server server({"127.0.0.1", 0}, test_app(), quiet());
+    server.start();
+    Socket c = connect(server);
+    c.sendall("GET / HTTP/1.1\r\nHost: x\r\n");
+    gev::sleep(20ms);
+    auto stopper = gev::spawn([&] { return server.stop(2s); });
+    gev::sleep(10ms);
+    c.sendall("\r\n");
+    const std::string r = read_all(c);
+    CHECK(starts_with(r, "HTTP/1.1 200 OK"));
+    CHECK(r.find("Connection: close") != std::string::npos);
+    CHECK(stopper->get());
+  }
+  {
+    std::FILE* log = std::tmpfile();
+    REQUIRE(log != nullptr);
+    ServerOptions o;
+    o.access_log = log;
+    o.max_body_bytes = 10;
+    Server server({"127.0.0.1", 0}, test_app(), o);
+    server.start();
+    round_trip(server,
+               "GET /n/1?q=\"x\" HTTP/1.1\r\nHost: x\r\nUser-Agent: evil\" \"forged\r\nConnection: "
+               "close\r\n\r\n");
+    round_trip(server, "POST /echo?y=2 HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n" +
+                           std::string(50, 'z'));
+    // Flushed per line: readable at once, without closing the FILE.
+    std::rewind(log);
+    char buf[4096] = {};
+    const std::size_t n = std::fread(buf, 1, sizeof buf - 1, log);
+    const std::string text(buf, n);
+    INFO(text);
+    CHECK(count(text, "\n") == 2);
+    CHECK(text.find("127.0.0.1 - - [") == 0);
+    CHECK(text.find("\"GET /n/1?q=\\\"x\\\" HTTP/1.1\" 200 3 \"-\" \"evil\\\" \\\"forged\"\n") !=
+          std::string::npos);
+    CHECK(text.find("\"POST /echo?y=2 HTTP/1.1\" 413 ") != std::string::npos);
+    CHECK(server.stop(5s));
+    std::fclose(log);
+  }
+  fds.check();
+}
