@@ -7,7 +7,7 @@ BENCH_BUILD ?= build-release
 JOBS        ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build demo test test-release test-asan test-tsan test-valgrind bench install clean format
+.PHONY: all deps build demo test test-release test-asan test-tsan test-fuzz fuzz fuzz-build test-valgrind bench install clean format
 
 all: build
 
@@ -24,8 +24,8 @@ demo: build
 
 # The whole suite, then again under AddressSanitizer + UndefinedBehaviorSanitizer, then the
 # thread-crossing tests under ThreadSanitizer.
-test: test-release test-asan test-tsan
-	@echo "gev: all tests passed (release, ASan+UBSan, and the ThreadSanitizer build)"
+test: test-release test-asan test-tsan test-fuzz
+	@echo "gev: all tests passed (release, ASan+UBSan, the ThreadSanitizer build, and a fuzzing run)"
 
 test-release: build
 	cd $(BUILD) && ctest --no-tests=error --output-on-failure -j$(JOBS) --timeout 600
@@ -48,11 +48,30 @@ test-tsan: deps
 	cmake --build $(TSAN_BUILD) -j$(JOBS) --target runtime_thread_pool
 	cd $(TSAN_BUILD) && ctest --no-tests=error --output-on-failure -L tsan
 
+# libFuzzer on one HTTP server connection (clang, ASan+UBSan): briefly in `make test`, longer
+# with `make fuzz` (FUZZ_SECONDS). New inputs go to build-fuzz/corpus; fuzz/corpus seeds it.
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 300
+fuzz-build: deps
+	cmake -S . -B $(FUZZ_BUILD) -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	      -DGEV_SANITIZE=address,undefined,fuzzer-no-link -DGEV_BUILD_FUZZ=ON \
+	      -DGEV_BUILD_TESTS=OFF -DGEV_BUILD_EXAMPLES=OFF -DGEV_BUILD_BENCH=OFF $(CMAKE_FLAGS)
+	cmake --build $(FUZZ_BUILD) -j$(JOBS) --target http_server_fuzz
+	mkdir -p $(FUZZ_BUILD)/corpus
+
+test-fuzz: fuzz-build
+	$(FUZZ_BUILD)/fuzz/http_server_fuzz -max_total_time=30 -timeout=20 \
+	  $(FUZZ_BUILD)/corpus fuzz/corpus/http_server
+
+fuzz: fuzz-build
+	$(FUZZ_BUILD)/fuzz/http_server_fuzz -max_total_time=$(FUZZ_SECONDS) -timeout=20 \
+	  $(FUZZ_BUILD)/corpus fuzz/corpus/http_server
+
 # The release suite under Valgrind memcheck (not part of `make test`: it takes several minutes).
 test-valgrind: build
 	scripts/valgrind-tests.sh $(BUILD)
 
-# Micro-benchmarks and the side-by-side table against gevent and Go (installs both).
+# Micro-benchmarks and the side-by-side tables against gevent, Go and nginx (installs them).
 bench:
 	@scripts/install-deps.sh bench
 	cmake -S . -B $(BENCH_BUILD) -DCMAKE_BUILD_TYPE=Release -DGEV_BUILD_TESTS=OFF $(CMAKE_FLAGS)

@@ -749,6 +749,14 @@ void Server::Impl::serve(Stream& stream, const net::Address& peer) {
   c.run();
 }
 
+void detail::serve_connection(net::Socket& socket, const net::Address& peer, const Handler& handler,
+                              const ServerOptions& options) {
+  Server::Impl impl;
+  impl.handler = handler;
+  impl.options = options;
+  impl.serve(socket, peer);
+}
+
 Server::Server(net::Address address, Handler handler, ServerOptions options)
     : impl_(std::make_unique<Impl>()) {
   if (!handler) throw std::invalid_argument("gev::http::Server: empty handler");

@@ -32,6 +32,7 @@
 #include "gev/http/request.hpp"
 #include "gev/http/response.hpp"
 #include "gev/net/address.hpp"
+#include "gev/net/socket.hpp"
 
 namespace gev::net::ssl {
 class Context;
@@ -95,5 +96,12 @@ class Server {
  private:
   std::unique_ptr<Impl> impl_;
 };
+
+namespace detail {
+// Serves one already-accepted connection the way Server does, in the calling greenlet, until the
+// connection ends. For the fuzzer and for tests that drive a connection over a socketpair.
+void serve_connection(net::Socket& socket, const net::Address& peer, const Handler& handler,
+                      const ServerOptions& options);
+}  // namespace detail
 
 }  // namespace gev::http
