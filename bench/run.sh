@@ -18,6 +18,8 @@
 #   GEV_BENCH_1M=1       also park 1,000,000 greenlets once (needs ~9 GiB; 0 skips)
 #   GEV_BENCH_ECHO=1     also the TCP echo benchmark against Go and gevent (bench/echo.sh;
 #                        0 skips); its table is appended to the markdown file
+#   GEV_BENCH_HTTP=1     also the HTTP plaintext benchmark against nginx, Go net/http and gevent
+#                        pywsgi under wrk (bench/http.sh; 0 skips); appended to the markdown too
 #   GEV_BENCH_QUICK=0    1: shorter runs (smoke test; figures are noisier)
 #   GEVENT_PYTHON=/usr/bin/python3   interpreter that has gevent
 #   GEV_BENCH_GO=PATH    the go command (default: go on PATH; "" leaves Go out)
@@ -157,6 +159,16 @@ if [[ ${GEV_BENCH_ECHO:-1} != 0 ]]; then
   fi
   cat "$OUT/echo.txt"
   { echo; echo '```'; cat "$OUT/echo.txt"; echo '```'; } >>"$RESULTS"
+fi
+if [[ ${GEV_BENCH_HTTP:-1} != 0 ]]; then
+  log "HTTP plaintext: gev, nginx, Go net/http and gevent pywsgi servers under wrk"
+  if [[ ${GEV_BENCH_QUICK:-0} == 1 ]]; then export GEV_HTTP_SECONDS=${GEV_HTTP_SECONDS:-2}; fi
+  if bash "$HERE/http.sh" "$BUILD" >"$OUT/http.txt" 2>"$OUT/http.log"; then :; else
+    log "HTTP benchmark failed or incomplete (see $OUT/http.log)"
+    status=1
+  fi
+  cat "$OUT/http.txt"
+  { echo; echo '```'; cat "$OUT/http.txt"; echo '```'; } >>"$RESULTS"
 fi
 
 echo

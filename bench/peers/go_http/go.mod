@@ -1,0 +1,3 @@
+module gevhttp
+
+go 1.19
