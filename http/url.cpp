@@ -22,8 +22,19 @@ bool clean(std::string_view s) {
 }  // namespace
 
 std::string Url::authority() const {
-  std::string h = host.find(':') != std::string::npos ? "[" + host + "]" : host;
-  if (!default_port()) h += ":" + std::to_string(port);
+  std::string h;
+  if (host.find(':') != std::string::npos) {  // an IPv6 literal goes in brackets
+    h.reserve(host.size() + 8);
+    h.push_back('[');
+    h.append(host);
+    h.push_back(']');
+  } else {
+    h = host;
+  }
+  if (!default_port()) {
+    h.push_back(':');
+    h.append(std::to_string(port));
+  }
   return h;
 }
 
