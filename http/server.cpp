@@ -819,12 +819,16 @@ void Server::start() {
   one.workers = 1;
   one.handle_signals = false;
   const net::Address bound = impl_->server->address();
+  // Several hubs compete for the cores: the hub's poll spin (which pays off when one hub has a
+  // core to itself) would only take CPU time from the other workers.
+  if (impl_->options.workers > 1) Hub::current().set_poll_spin(Duration::zero());
   for (unsigned i = 1; i < impl_->options.workers; ++i) {
     auto w = std::make_unique<Impl::Worker>();
     Handler h = impl_->handler;
     std::shared_ptr<const net::ssl::Context> tls = impl_->tls;
     w->server = w->thread
                     .submit([bound, h, one, tls]() -> Server* {
+                      Hub::current().set_poll_spin(Duration::zero());
                       auto s = tls ? std::make_unique<Server>(bound, *tls, h, one)
                                    : std::make_unique<Server>(bound, h, one);
                       s->start();
