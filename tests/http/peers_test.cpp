@@ -35,6 +35,7 @@
 
 #include <gev/http/app.hpp>
 #include <gev/http/server.hpp>
+#include <gev/http/static_files.hpp>
 #include <gev/net/ssl_context.hpp>
 
 #include "net/net_support.hpp"
@@ -914,6 +915,57 @@ TEST_CASE("access log: one request, one line in Apache combined format") {
         R"(127\.0\.0\.1 - - \[\d{2}/[A-Z][a-z]{2}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4}\] )"
         R"("GET /x\?y=1 HTTP/1\.1" 200 3 "-" "curl/[0-9.]+"\n)");
     CHECK(std::regex_match(text, combined));
+  }
+  fds.check();
+}
+
+TEST_CASE("curl and Python: byte ranges of a static file (206, 416) and a conditional GET (304)") {
+  FdBaseline fds;
+  {
+    TempDir dir;
+    const std::string data = test_bytes(100000, 11);
+    dir.write("data.bin", data);
+    gev::http::App app;
+    const std::string root = dir.path;
+    app.route("/files/<path:f>", [root](Request& req) {
+      return gev::http::send_from_directory(root, req.param("f"), req);
+    });
+    Server server({"127.0.0.1", 0}, app, quiet());
+    server.start();
+    const std::string url = base_url(server) + "/files/data.bin";
+
+    const std::string out = dir.file("part.bin");
+    Ran r = run_peer(curl({"-r", "1000-1999", "-o", out, url}));
+    INFO(r.output);
+    CHECK(r.code == 0);
+    CHECK(contains(r.output, "< HTTP/1.1 206 Partial Content"));
+    CHECK(contains(r.output, "< Content-Range: bytes 1000-1999/100000"));
+    CHECK(dir.read("part.bin") == data.substr(1000, 1000));
+
+    r = run_peer(curl({"-r", "200000-", "-o", "/dev/null", url}));
+    CHECK(contains(r.output, "< HTTP/1.1 416 "));
+
+    const char* script = R"(
+import http.client, sys
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=20)
+c.request("GET", "/files/data.bin", headers={"Range": "bytes=-10"})
+r = c.getresponse(); body = r.read()
+print("range", r.status, r.getheader("Content-Range"), len(body), body.hex()[:8])
+etag = r.getheader("ETag")
+c.request("GET", "/files/data.bin", headers={"If-None-Match": etag})
+r = c.getresponse(); r.read()
+print("conditional", r.status)
+)";
+    r = run_peer(python(script, {std::to_string(server.address().port())}));
+    INFO(r.output);
+    CHECK(r.code == 0);
+    char tail_hex[9];
+    std::snprintf(tail_hex, sizeof tail_hex, "%02x%02x%02x%02x",
+                  static_cast<unsigned char>(data[99990]), static_cast<unsigned char>(data[99991]),
+                  static_cast<unsigned char>(data[99992]), static_cast<unsigned char>(data[99993]));
+    CHECK(contains(r.output, std::string("range 206 bytes 99990-99999/100000 10 ") + tail_hex));
+    CHECK(contains(r.output, "conditional 304"));
+    CHECK(server.stop(5s));
   }
   fds.check();
 }
