@@ -771,17 +771,27 @@ void detail::serve_connection(net::Socket& socket, const net::Address& peer, con
   impl.serve(socket, peer);
 }
 
-Server::Server(net::Address address, Handler handler, ServerOptions options)
-    : impl_(std::make_unique<Impl>()) {
+namespace {
+// What both constructors check and set up; returns the StreamServer options to use.
+net::StreamServerOptions prepare(Server::Impl& impl, net::Address address, Handler handler,
+                                 ServerOptions options) {
   if (!handler) throw std::invalid_argument("gev::http::Server: empty handler");
   if (options.workers == 0) throw std::invalid_argument("gev::http::Server: workers must be >= 1");
   if (options.workers > 1) options.reuse_port = true;
-  impl_->address = address;
-  impl_->handler = std::move(handler);
-  impl_->options = std::move(options);
+  impl.address = address;
+  impl.handler = std::move(handler);
+  impl.options = std::move(options);
   net::StreamServerOptions so;
-  so.max_connections = impl_->options.max_connections;
-  so.reuse_port = impl_->options.reuse_port;
+  so.max_connections = impl.options.max_connections;
+  so.reuse_port = impl.options.reuse_port;
+  so.handshake_timeout = impl.options.tls_handshake_timeout;
+  return so;
+}
+}  // namespace
+
+Server::Server(net::Address address, Handler handler, ServerOptions options)
+    : impl_(std::make_unique<Impl>()) {
+  const auto so = prepare(*impl_, address, std::move(handler), std::move(options));
   Impl* impl = impl_.get();
   impl_->server = std::make_unique<net::StreamServer>(
       address, [impl](net::Socket& s, const net::Address& peer) { impl->serve(s, peer); }, so);
@@ -790,17 +800,8 @@ Server::Server(net::Address address, Handler handler, ServerOptions options)
 Server::Server(net::Address address, const net::ssl::Context& tls, Handler handler,
                ServerOptions options)
     : impl_(std::make_unique<Impl>()) {
-  if (!handler) throw std::invalid_argument("gev::http::Server: empty handler");
-  if (options.workers == 0) throw std::invalid_argument("gev::http::Server: workers must be >= 1");
-  if (options.workers > 1) options.reuse_port = true;
-  impl_->address = address;
-  impl_->handler = std::move(handler);
-  impl_->options = std::move(options);
+  const auto so = prepare(*impl_, address, std::move(handler), std::move(options));
   impl_->tls = std::make_shared<const net::ssl::Context>(tls);
-  net::StreamServerOptions so;
-  so.max_connections = impl_->options.max_connections;
-  so.reuse_port = impl_->options.reuse_port;
-  so.handshake_timeout = impl_->options.tls_handshake_timeout;
   Impl* impl = impl_.get();
   impl_->server = std::make_unique<net::StreamServer>(
       address, tls, [impl](net::ssl::Stream& s, const net::Address& peer) { impl->serve(s, peer); },
