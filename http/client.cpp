@@ -271,6 +271,7 @@ struct Client::Impl {
   // connection was closed by the server before any byte of the response.
   ClientResponse exchange(const Url& u, const RequestOptions& ro, Connection& c, bool via_proxy,
                           std::optional<Clock::time_point> deadline,
+                          const std::function<void(const ClientResponse&)>* on_head,
                           const std::function<void(std::string_view)>* on_chunk, bool* stale,
                           bool* keep) {
     auto bounded_read = [&]() -> std::optional<Duration> {
@@ -398,12 +399,18 @@ struct Client::Impl {
     if (ro.decompress && (encoding == "gzip" || encoding == "x-gzip"))
       inflater = std::make_unique<Inflater>(true);
     if (ro.decompress && encoding == "deflate") inflater = std::make_unique<Inflater>(false);
+    // A redirect that will be followed is not the answer: its body is read and dropped, and
+    // only the final response reaches on_head and on_chunk.
+    const bool followed_redirect =
+        ro.follow_redirects && is_redirect(r.status) && !r.header("Location").empty();
+    if (on_head && !followed_redirect) (*on_head)(r);
     std::uint64_t delivered = 0;
     auto deliver = [&](std::string_view piece) {
       delivered += piece.size();
       if (delivered > ro.max_body_bytes) {
         throw ClientError(ClientError::Kind::too_large, "gev::http: body over max_body_bytes");
       }
+      if (followed_redirect) return;
       if (on_chunk) {
         (*on_chunk)(piece);
       } else {
@@ -461,7 +468,12 @@ struct Client::Impl {
     return r;
   }
 
+  static bool is_redirect(int status) {
+    return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+  }
+
   ClientResponse run(std::string_view url_text, RequestOptions ro,
+                     const std::function<void(const ClientResponse&)>* on_head,
                      const std::function<void(std::string_view)>* on_chunk) {
     auto url = parse_url(url_text);
     if (!url) {
@@ -484,7 +496,8 @@ struct Client::Impl {
         if (!c) c = open(*url, ro, deadline);
         bool stale = false, keep = false;
         try {
-          r = exchange(*url, ro, *c, static_cast<bool>(proxy), deadline, on_chunk, &stale, &keep);
+          r = exchange(*url, ro, *c, static_cast<bool>(proxy), deadline, on_head, on_chunk, &stale,
+                       &keep);
         } catch (const ClientError&) {
           // A kept-alive connection the server had already closed: once more on a new one.
           if (reused && stale && attempt == 0) continue;
@@ -495,10 +508,8 @@ struct Client::Impl {
         break;
       }
       r.redirects = redirects;
-      const bool is_redirect = r.status == 301 || r.status == 302 || r.status == 303 ||
-                               r.status == 307 || r.status == 308;
       const std::string_view location = r.header("Location");
-      if (!ro.follow_redirects || !is_redirect || location.empty()) return r;
+      if (!ro.follow_redirects || !is_redirect(r.status) || location.empty()) return r;
       if (++redirects > ro.max_redirects) {
         throw ClientError(ClientError::Kind::too_many_redirects,
                           "gev::http: more than " + std::to_string(ro.max_redirects) +
@@ -538,21 +549,27 @@ Client::Client(ClientOptions options) : impl_(std::make_unique<Impl>()) {
 Client::~Client() = default;
 
 ClientResponse Client::request(std::string_view url, const RequestOptions& options) {
-  return impl_->run(url, options, nullptr);
+  return impl_->run(url, options, nullptr, nullptr);
 }
 ClientResponse Client::get(std::string_view url, RequestOptions options) {
   options.method = "GET";
-  return impl_->run(url, std::move(options), nullptr);
+  return impl_->run(url, std::move(options), nullptr, nullptr);
 }
 ClientResponse Client::post(std::string_view url, std::string body, RequestOptions options) {
   options.method = "POST";
   options.body = std::move(body);
-  return impl_->run(url, std::move(options), nullptr);
+  return impl_->run(url, std::move(options), nullptr, nullptr);
 }
 ClientResponse Client::stream(std::string_view url,
                               const std::function<void(std::string_view)>& on_chunk,
                               RequestOptions options) {
-  return impl_->run(url, std::move(options), &on_chunk);
+  return impl_->run(url, std::move(options), nullptr, &on_chunk);
+}
+ClientResponse Client::stream(std::string_view url,
+                              const std::function<void(const ClientResponse&)>& on_head,
+                              const std::function<void(std::string_view)>& on_chunk,
+                              RequestOptions options) {
+  return impl_->run(url, std::move(options), &on_head, &on_chunk);
 }
 
 std::size_t Client::idle_connections() const {

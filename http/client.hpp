@@ -109,6 +109,13 @@ class Client {
   // The body goes to on_chunk piece by piece (decoded), not into ClientResponse::body.
   ClientResponse stream(std::string_view url, const std::function<void(std::string_view)>& on_chunk,
                         RequestOptions options = {});
+  // As above, and on_head first sees the final response's status and headers (after redirects,
+  // before any of its body): a downloader picks its file there, or throws to refuse the body
+  // (the connection is then closed, not pooled).
+  ClientResponse stream(std::string_view url,
+                        const std::function<void(const ClientResponse&)>& on_head,
+                        const std::function<void(std::string_view)>& on_chunk,
+                        RequestOptions options = {});
 
   std::size_t idle_connections() const;
   void close_idle();
