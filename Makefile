@@ -19,8 +19,10 @@ build: deps
 	      -DGEV_BUILD_EXAMPLES=ON $(CMAKE_FLAGS)
 	cmake --build $(BUILD) -j$(JOBS)
 
+# gevget against gev's own file server on loopback: progress, an interruption, a resume, and
+# a byte-for-byte check (scripts/demo.sh).
 demo: build
-	$(BUILD)/examples/demo
+	scripts/demo.sh $(BUILD)
 
 # The whole suite, then again under AddressSanitizer + UndefinedBehaviorSanitizer, then the
 # thread-crossing tests under ThreadSanitizer.

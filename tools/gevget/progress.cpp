@@ -115,20 +115,24 @@ void Progress::redraw() {
     const double secs = std::chrono::duration<double>(now - t->started).count();
     const double rate = secs > 0 ? static_cast<double>(t->received) / secs : 0;
     char line[512];
+    // Narrow terminals get a shorter bar and name column, so a line never wraps.
+    const int bar = width_ >= 110 ? 20 : 10;
+    const int name_width = std::clamp(width_ - 45 - bar, 8, 40);
     std::string name = t->name;
-    if (name.size() > 32) name = name.substr(0, 29) + "...";
+    if (static_cast<int>(name.size()) > name_width) {
+      name = name.substr(0, static_cast<std::size_t>(name_width - 3)) + "...";
+    }
     if (t->size > 0) {
       const int pct =
           static_cast<int>(100.0 * static_cast<double>(t->have) / static_cast<double>(t->size));
-      const int bar = 20;
       const int filled = std::clamp(pct * bar / 100, 0, bar);
-      std::snprintf(line, sizeof line, "  %-32s [%s%s] %3d%% %10s / %-10s %10s/s", name.c_str(),
-                    std::string(static_cast<std::size_t>(filled), '#').c_str(),
+      std::snprintf(line, sizeof line, "  %-*s [%s%s] %3d%% %9s/%-9s %9s/s", name_width,
+                    name.c_str(), std::string(static_cast<std::size_t>(filled), '#').c_str(),
                     std::string(static_cast<std::size_t>(bar - filled), '.').c_str(), pct,
                     human_bytes(static_cast<double>(t->have)).c_str(),
                     human_bytes(static_cast<double>(t->size)).c_str(), human_bytes(rate).c_str());
     } else {
-      std::snprintf(line, sizeof line, "  %-32s %10s %10s/s", name.c_str(),
+      std::snprintf(line, sizeof line, "  %-*s %9s %9s/s", name_width, name.c_str(),
                     human_bytes(static_cast<double>(t->have)).c_str(), human_bytes(rate).c_str());
     }
     std::string text = line;

@@ -112,10 +112,16 @@ void print_summary(std::FILE* out, const std::vector<Result>& results, double se
     }
   }
   if (failures_only) return;
-  for (const Result& r : results) {
-    if (r.status == Status::skipped) {
-      std::fprintf(out, "gevget: skipped %s: %s\n", r.url.c_str(), r.error.c_str());
+  // A few skips are named; a re-run over a finished batch just counts them.
+  if (skipped <= 5) {
+    for (const Result& r : results) {
+      if (r.status == Status::skipped) {
+        std::fprintf(out, "gevget: skipped %s: %s\n", r.url.c_str(), r.error.c_str());
+      }
     }
+  } else {
+    std::fprintf(out, "gevget: skipped %zu URLs whose files exist (--overwrite replaces them)\n",
+                 skipped);
   }
   std::fprintf(out, "gevget: %zu ok, %zu failed, %zu skipped", ok, failed, skipped);
   if (interrupted > 0)
