@@ -92,6 +92,11 @@ App client_app() {
     resp.set_header("Location", n > 0 ? "/redirect/" + std::to_string(n - 1) : "/");
     return resp;
   });
+  app.route("/redirect-with-body", [](Request&) {
+    Response resp = Response::text(302, "this redirect's own body must not be saved");
+    resp.set_header("Location", "/");
+    return resp;
+  });
   app.route("/loop", [](Request&) {
     Response resp = Response::text(301, "");
     resp.set_header("Location", "/loop");
@@ -201,6 +206,32 @@ TEST_CASE("client against gev's server: methods, keep-alive reuse, bodies, encod
     CHECK(r.body.empty());
     CHECK(streamed == big_text());
     CHECK(pieces >= 1);
+
+    // on_head sees only the final response, before its body; redirect bodies are dropped.
+    std::vector<int> heads;
+    std::string kept;
+    r = client.stream(
+        base + "/redirect-with-body",
+        [&](const gev::http::ClientResponse& head) {
+          heads.push_back(head.status);
+          CHECK(kept.empty());
+          CHECK(head.header("Content-Length") == "4");
+        },
+        [&](std::string_view piece) { kept += piece; });
+    CHECK(heads == std::vector<int>{200});
+    CHECK(kept == "root");
+    CHECK(r.redirects == 1);
+    kept.clear();
+    r = client.stream(base + "/redirect-with-body", [&](std::string_view p) { kept += p; });
+    CHECK(kept == "root");
+    // Throwing from on_head refuses the body; the connection is dropped, the client still works.
+    struct Refused {};
+    CHECK_THROWS_AS(client.stream(
+                        base + "/gzip", [](const gev::http::ClientResponse&) { throw Refused{}; },
+                        [&](std::string_view p) { kept += p; }),
+                    Refused);
+    CHECK(kept == "root");
+    CHECK(client.get(base + "/").body == "root");
 
     r = client.get(base + "/redirect/3");
     CHECK(r.status == 200);

@@ -301,9 +301,11 @@ struct Downloader::Job {
     if (fd < 0) {
       std::error_code ec;
       std::filesystem::create_directories(std::filesystem::path(part_path).parent_path(), ec);
-      fd = ::open(part_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+      // Starting from zero (the common case) truncates in the open itself.
+      fd = ::open(part_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | (keep == 0 ? O_TRUNC : 0),
+                  0644);
       if (fd < 0) throw file_error("cannot create", part_path);
-      resize = true;
+      resize = keep != 0;
     }
     // Whatever lies beyond `keep` (an older attempt's bytes) is never trusted.
     if (resize && ::ftruncate(fd, static_cast<off_t>(keep)) != 0) {
@@ -631,11 +633,10 @@ struct Downloader::Job {
 
   void finalize() {
     if (fd < 0) open_part(0, true);  // an empty body still makes an (empty) file
-    struct stat st;
-    if (::fstat(fd, &st) != 0) throw file_error("cannot stat", part_path);
-    if (state.total && static_cast<std::uint64_t>(st.st_size) != *state.total) {
+    // One stream wrote [0, have); a split download wrote every segment (join_helpers checked).
+    if (state.segments.empty() && state.total && have != *state.total) {
       throw AttemptFailed(Failure::network, true,
-                          "the file has " + std::to_string(st.st_size) + " bytes, expected " +
+                          "the file has " + std::to_string(have) + " bytes, expected " +
                               std::to_string(*state.total));
     }
     if (!target.sha256.empty()) {
