@@ -4,7 +4,7 @@
 //
 //   file_server DIR [HOST [PORT]]     (default 127.0.0.1 8000; PORT 0 picks a free one)
 //
-// It prints "serving DIR on http://HOST:PORT" and serves until SIGINT or SIGTERM (graceful).
+// It prints "serving on http://HOST:PORT (DIR)" and serves until SIGINT or SIGTERM (graceful).
 #include <signal.h>
 
 #include <cstdio>
@@ -33,7 +33,7 @@ int main(int argc, char** argv) {
   options.access_log = nullptr;  // quiet: the demo's output is gevget's
   gev::http::Server server{{host, static_cast<std::uint16_t>(port)}, app, options};
   server.start();
-  std::printf("serving %s on http://%s\n", root.c_str(), server.address().to_string().c_str());
+  std::printf("serving on http://%s (%s)\n", server.address().to_string().c_str(), root.c_str());
   std::fflush(stdout);
 
   auto stop = [&server] { server.stop(std::chrono::seconds(5)); };

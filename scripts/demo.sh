@@ -19,9 +19,9 @@ cleanup() {
 trap cleanup EXIT
 
 # 200 small files (1 KiB .. 256 KiB) and 4 large ones; smaller when the disk is short.
-large_mib=64
+large_mib=${GEV_DEMO_LARGE_MIB:-64}
 free_mib=$(df -Pm "$work" | awk 'NR==2 {print $4}')
-(( free_mib < 2048 )) && large_mib=8
+(( free_mib < 2048 && large_mib > 8 )) && large_mib=8
 mkdir -p "$work/www"
 echo "demo: generating 200 small files and 4 x ${large_mib} MiB in $work/www"
 for i in $(seq -w 1 200); do
@@ -34,7 +34,7 @@ done
 "$server" "$work/www" 127.0.0.1 0 > "$work/server.out" &
 server_pid=$!
 for _ in $(seq 100); do grep -q "serving" "$work/server.out" 2>/dev/null && break; sleep 0.05; done
-base=$(sed -n 's/.* on \(http:[^ ]*\)$/\1/p' "$work/server.out")
+base=$(sed -n 's/^serving on \(http:[^ ]*\).*/\1/p' "$work/server.out")
 [[ -n $base ]] || { echo "demo: the file server did not start" >&2; exit 1; }
 echo "demo: $(cat "$work/server.out")"
 (cd "$work/www" && find . -type f | sed "s|^\./|$base/|") | sort > "$work/urls.txt"

@@ -295,10 +295,13 @@ struct ExampleServer {
   std::string url;
 };
 
-ExampleServer start_example_server(const std::string& name) {
+ExampleServer start_example_server(const std::string& name,
+                                   const std::vector<std::string>& leading_args = {}) {
   ExampleServer s;
-  s.process = std::make_unique<gev::test::ChildProcess>(std::vector<std::string>{
-      std::string(GEV_EXAMPLES_DIR) + "/" + name, "127.0.0.1", "0"});
+  std::vector<std::string> argv{std::string(GEV_EXAMPLES_DIR) + "/" + name};
+  argv.insert(argv.end(), leading_args.begin(), leading_args.end());
+  argv.insert(argv.end(), {"127.0.0.1", "0"});
+  s.process = std::make_unique<gev::test::ChildProcess>(argv);
   REQUIRE(s.process->started());
   const bool printed =
       s.process->wait_for_output("\n", std::chrono::seconds(10), [] { usleep(5000); });
@@ -306,7 +309,7 @@ ExampleServer start_example_server(const std::string& name) {
   const std::string& out = s.process->output();
   const auto at = out.find("serving on ");
   REQUIRE(at != std::string::npos);
-  s.url = out.substr(at + 11, out.find('\n', at) - at - 11);
+  s.url = out.substr(at + 11, out.find_first_of(" \n", at + 11) - at - 11);
   return s;
 }
 
@@ -318,10 +321,40 @@ TEST_CASE("flask_hello: the seed's Flask app answers, 404 elsewhere, SIGTERM sto
   CHECK(gev::test::run_shell("curl -q -s --noproxy '*' --max-time 10 " + s.url + "/", &out) == 0);
   CHECK(out == "<h1>Hello Flask</h1>");
   CHECK(gev::test::run_shell("curl -q -s -o /dev/null -w '%{http_code}' --noproxy '*' "
-                             "--max-time 10 " + s.url + "/nope", &out) == 0);
+                             "--max-time 10 " +
+                                 s.url + "/nope",
+                             &out) == 0);
   CHECK(out == "404");
   ::kill(s.process->pid(), SIGTERM);
   CHECK(s.process->wait_exit(std::chrono::seconds(10), [] { usleep(5000); }) == 0);
+}
+
+TEST_CASE("file_server: files by path, byte ranges, nothing outside its directory, SIGTERM") {
+  char dir[] = "/tmp/gev-file-server-XXXXXX";
+  REQUIRE(::mkdtemp(dir) != nullptr);
+  const std::string root = dir;
+  REQUIRE(gev::test::run_shell("mkdir -p " + root + "/www/sub && printf 0123456789 > " + root +
+                               "/www/sub/ten.txt && echo secret > " + root + "/secret.txt") == 0);
+  {
+    ExampleServer s = start_example_server("file_server", {root + "/www"});
+    std::string out;
+    const std::string curl = "curl -q -s --noproxy '*' --max-time 10 ";
+    CHECK(gev::test::run_shell(curl + s.url + "/sub/ten.txt", &out) == 0);
+    CHECK(out == "0123456789");
+    CHECK(gev::test::run_shell(curl + "-r 2-4 -w ' %{http_code}' " + s.url + "/sub/ten.txt",
+                               &out) == 0);
+    CHECK(out == "234 206");
+    CHECK(gev::test::run_shell(
+              curl + "--path-as-is -o /dev/null -w '%{http_code}' " + s.url + "/../secret.txt",
+              &out) == 0);
+    CHECK(out == "404");
+    ::kill(s.process->pid(), SIGTERM);
+    CHECK(s.process->wait_exit(std::chrono::seconds(10), [] { usleep(5000); }) == 0);
+  }
+  gev::test::run_shell("rm -rf " + root);
+  Run usage = run_example("file_server");
+  CHECK(usage.exit_code == 2);
+  CHECK(contains(usage.output, "usage:"));
 }
 
 TEST_CASE("streaming_response and https_fetch: a chunked countdown fetched by gev's client") {
@@ -349,7 +382,8 @@ TEST_CASE("https_fetch: verified HTTPS from openssl s_server; refused without th
   REQUIRE_MESSAGE(pki.error.empty(), pki.error);
   int port = 0;
   std::string log;
-  auto server = gev::test::start_s_server(pki, {"-www"}, [] { usleep(5000); }, &port, &log);
+  auto server = gev::test::start_s_server(
+      pki, {"-www"}, [] { usleep(5000); }, &port, &log);
   REQUIRE_MESSAGE(server, "s_server did not start: " << log);
   const std::string url = "https://localhost:" + std::to_string(port) + "/";
   Run r = run_example("https_fetch " + url + " " + pki.ca);

@@ -12,3 +12,10 @@ if(TARGET gevget)
     endif()
   endforeach()
 endif()
+
+# `make demo` itself (smaller files): gev's file server, gevget interrupted and resumed, verified.
+if(TARGET gevget AND TARGET file_server)
+  add_test(NAME tools_demo COMMAND ${PROJECT_SOURCE_DIR}/scripts/demo.sh ${CMAKE_BINARY_DIR})
+  set_tests_properties(tools_demo PROPERTIES ENVIRONMENT GEV_DEMO_LARGE_MIB=8 TIMEOUT 300
+    PASS_REGULAR_EXPRESSION "demo: verified: all 204 files are identical")
+endif()
