@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <system_error>
@@ -18,6 +19,7 @@
 #include <gev/runtime/joinall.hpp>
 #include <gev/runtime/sleep.hpp>
 
+#include "gevget/block_writer.hpp"
 #include "gevget/part_file.hpp"
 
 namespace gevget {
@@ -149,18 +151,6 @@ std::string sha256_of(int fd, const std::string& path) {
   return hex(md, len);
 }
 
-void pwrite_all(int fd, const char* data, std::size_t n, std::uint64_t at,
-                const std::string& path) {
-  while (n > 0) {
-    const ssize_t w = ::pwrite(fd, data, n, static_cast<off_t>(at));
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0) throw file_error("cannot write", path);
-    data += w;
-    n -= static_cast<std::size_t>(w);
-    at += static_cast<std::uint64_t>(w);
-  }
-}
-
 }  // namespace
 
 // One URL: its file, its state on disk, and its attempts.
@@ -284,8 +274,9 @@ struct Downloader::Job {
         return;
       }
     } else {
-      state = PartState{};
-      state.url = target.url;
+      // Without its state file nothing says which version of the file these bytes are from
+      // (a kill -9 before the state was written, or another program's .part): start over.
+      return;
     }
     if (state.segments.empty()) {
       have = static_cast<std::uint64_t>(st.st_size);
@@ -302,8 +293,8 @@ struct Downloader::Job {
       std::error_code ec;
       std::filesystem::create_directories(std::filesystem::path(part_path).parent_path(), ec);
       // Starting from zero (the common case) truncates in the open itself.
-      fd = ::open(part_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | (keep == 0 ? O_TRUNC : 0),
-                  0644);
+      fd =
+          ::open(part_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | (keep == 0 ? O_TRUNC : 0), 0644);
       if (fd < 0) throw file_error("cannot create", part_path);
       resize = keep != 0;
     }
@@ -375,14 +366,36 @@ struct Downloader::Job {
   }
 
   void remember_validators(const ClientResponse& r) {
-    state.etag = std::string(r.header("ETag"));
-    state.last_modified = std::string(r.header("Last-Modified"));
+    const std::string etag(r.header("ETag")), last_modified(r.header("Last-Modified"));
+    if (etag != state.etag || last_modified != state.last_modified) state_saved = false;
+    state.etag = etag;
+    state.last_modified = last_modified;
   }
 
   // --- one stream ---------------------------------------------------------------------------
 
+  // Large bodies go through a writer thread; small ones are written directly.
+  gev::ThreadPool* writer_pool(std::optional<std::uint64_t> bytes_to_come) {
+    static const bool inline_only = [] {
+      const char* v = std::getenv("GEVGET_INLINE_WRITES");  // for measuring the difference
+      return v != nullptr && *v == '1';
+    }();
+    if (inline_only) return nullptr;
+    return bytes_to_come && *bytes_to_come < 2 * BlockWriter::block_size ? nullptr : &d.writers_;
+  }
+
+  std::uint64_t file_size() const {
+    struct stat st;
+    if (::fstat(fd, &st) != 0) throw file_error("cannot stat", part_path);
+    return static_cast<std::uint64_t>(st.st_size);
+  }
+
   void attempt_stream() {
+    // What the file holds is what an earlier attempt really wrote (its buffered rest was lost).
+    if (fd >= 0) have = file_size();
     const std::uint64_t offset = have;
+    std::uint64_t durable = offset;
+    std::optional<BlockWriter> writer;
     auto ro = request_options();
     const std::string validator = state.validator();
     const bool may_split = o.split > 1 && offset == 0;
@@ -443,26 +456,45 @@ struct Downloader::Job {
       transfer.size = total.value_or(0);
       split_now = may_split && r.status == 206 && total && !state.validator().empty() &&
                   *total >= 2 * o.min_split_size;
-      if (split_now) plan_split(*total);
+      if (split_now) {
+        plan_split(*total);
+        Segment& first = state.segments[0];
+        writer.emplace(fd, part_path, writer_pool(first.end - first.start), first.start,
+                       &first.durable_end);
+      } else {
+        const std::optional<std::uint64_t> to_come =
+            total ? std::optional<std::uint64_t>(*total - have) : std::nullopt;
+        writer.emplace(fd, part_path, writer_pool(to_come), have, &durable);
+        // A body worth resuming gets its state file before its first byte, so that even a
+        // kill -9 right away leaves the validator -c needs.
+        if (!state_saved && (!to_come || *to_come >= (1u << 20))) save_state();
+      }
     };
     auto on_chunk = [&](std::string_view data) {
       if (already_complete) return;
       if (split_now) {
-        write_segment(0, data, true);
+        write_segment(0, data, true, *writer);
         return;
       }
-      pwrite_all(fd, data.data(), data.size(), have, part_path);
+      writer->write(data);
       have += data.size();
       account(data.size());
       maybe_save_state();
     };
     try {
       d.client_.stream(target.url, on_head, on_chunk, ro);
+      if (writer) writer->flush();
     } catch (const SegmentFilled&) {
+      writer->flush();
     } catch (const ClientError& e) {
+      forget_unwritten(split_now, writer);
       throw from_client_error(e);
+    } catch (...) {
+      forget_unwritten(split_now, writer);
+      throw;
     }
     if (split_now) {
+      writer.reset();
       finish_split();
       return;
     }
@@ -483,7 +515,7 @@ struct Downloader::Job {
     state.segments.clear();
     for (std::uint64_t i = 0; i < count; ++i) {
       const std::uint64_t start = i * size;
-      state.segments.push_back(Segment{start, i + 1 == count ? total : start + size, 0});
+      state.segments.push_back(Segment{start, i + 1 == count ? total : start + size, 0, start});
     }
     // The map is on disk before the file is extended: a .part larger than its bytes never
     // exists without a map saying which of them are real.
@@ -583,12 +615,20 @@ struct Downloader::Job {
     helpers.clear();
   }
 
-  void write_segment(std::size_t index, std::string_view data, bool open_ended) {
+  // After a failed stream: its writer is gone with what it had buffered, so a segment's
+  // received count falls back to what is in the file.
+  void forget_unwritten(bool split, std::optional<BlockWriter>& writer) {
+    writer.reset();
+    if (split) state.segments[0].done = state.segments[0].durable_end - state.segments[0].start;
+  }
+
+  void write_segment(std::size_t index, std::string_view data, bool open_ended,
+                     BlockWriter& writer) {
     if (abort_split) throw Aborted{};
     Segment& s = state.segments[index];
     const std::size_t n =
         static_cast<std::size_t>(std::min<std::uint64_t>(data.size(), s.remaining()));
-    pwrite_all(fd, data.data(), n, s.start + s.done, part_path);
+    writer.write(data.substr(0, n));
     s.done += n;
     account(n);
     maybe_save_state();
@@ -612,17 +652,27 @@ struct Downloader::Job {
         throw e;
       }
     };
-    auto on_chunk = [&](std::string_view data) { write_segment(index, data, false); };
+    std::optional<BlockWriter> writer;
+    writer.emplace(fd, part_path, writer_pool(s.end - from), from, &s.durable_end);
+    auto on_chunk = [&](std::string_view data) { write_segment(index, data, false, *writer); };
+    auto give_back = [&] {
+      writer.reset();
+      s.done = s.durable_end - s.start;
+      taken[index] = false;
+    };
     try {
       d.client_.stream(target.url, on_head, on_chunk, ro);
+      writer->flush();
     } catch (const SegmentFilled&) {
+      writer->flush();
     } catch (const ClientError& e) {
-      taken[index] = false;
+      give_back();
       throw from_client_error(e);
     } catch (...) {
-      taken[index] = false;
+      give_back();
       throw;
     }
+    writer.reset();
     if (s.remaining() > 0) {
       taken[index] = false;
       throw AttemptFailed(Failure::network, true, "a segment's body ended early (truncated)");

@@ -1,5 +1,6 @@
 #include "gevget/part_file.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -39,6 +40,7 @@ std::optional<PartState> load_part_state(const std::string& path) {
             seg.done > seg.end - seg.start) {
           return std::nullopt;
         }
+        seg.durable_end = seg.start + seg.done;
         s.segments.push_back(seg);
       }
     } catch (const std::exception&) {
@@ -59,7 +61,8 @@ bool save_part_state(const std::string& path, const PartState& state) {
     if (!state.last_modified.empty()) out << "last-modified " << state.last_modified << "\n";
     if (state.total) out << "total " << *state.total << "\n";
     for (const Segment& s : state.segments) {
-      out << "segment " << s.start << " " << s.end << " " << s.done << "\n";
+      out << "segment " << s.start << " " << s.end << " "
+          << std::max(s.durable_end, s.start) - s.start << "\n";
     }
     out.flush();
     if (!out) return false;
