@@ -343,8 +343,9 @@ struct Client::Impl {
       const std::size_t n = c.read_some(c.buffer.prepare(65536), ec);
       if (ec == boost::asio::error::eof) return false;
       if (ec == boost::system::errc::timed_out) {
-        throw ClientError(ClientError::Kind::timeout,
-                          "gev::http: no answer from " + u.authority() + " in time");
+        throw ClientError(
+            ClientError::Kind::timeout,
+            "gev::http: timed out: no data from " + u.authority() + " within the read timeout");
       }
       if (ec) {
         if (!got_any) *stale = true;

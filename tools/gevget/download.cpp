@@ -486,6 +486,9 @@ struct Downloader::Job {
       if (writer) writer->flush();
     } catch (const SegmentFilled&) {
       writer->flush();
+    } catch (const Aborted&) {
+      // A helper of this split download failed; finish_split reports its error.
+      forget_unwritten(split_now, writer);
     } catch (const ClientError& e) {
       forget_unwritten(split_now, writer);
       throw from_client_error(e);
@@ -512,6 +515,8 @@ struct Downloader::Job {
     const std::uint64_t count = std::min<std::uint64_t>(
         static_cast<std::uint64_t>(o.split), std::max<std::uint64_t>(1, total / o.min_split_size));
     const std::uint64_t size = total / count;
+    abort_split = false;  // an earlier split's failure is not this one's
+    helper_error.reset();
     state.segments.clear();
     for (std::uint64_t i = 0; i < count; ++i) {
       const std::uint64_t start = i * size;
@@ -810,6 +815,13 @@ void Downloader::fetch(std::size_t index) {
     r.status = Status::failed;
     r.failure = Failure::network;
     r.error = e.what();
+  } catch (const gev::BaseException&) {
+    throw;  // a kill with another exception type, or LoopExit: not ours to swallow
+  } catch (...) {
+    job.keep_for_resume();
+    r.status = Status::failed;
+    r.failure = Failure::network;
+    r.error = "internal error (an unexpected exception)";
   }
   finish();
 }
