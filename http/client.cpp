@@ -1,5 +1,8 @@
 #include "gev/http/client.hpp"
 
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -10,7 +13,10 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <cctype>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
+#include <system_error>
 #include <variant>
 
 #include "gev/net/resolver.hpp"
@@ -138,6 +144,97 @@ bool bypass_proxy(const Url& u, const std::string& no_proxy) {
   }
   return false;
 }
+
+}  // namespace
+
+// Where a response's body goes: into ClientResponse::body (no sinks), to on_chunk, or into a
+// file (on_file_head / on_progress).
+struct Sinks {
+  const std::function<void(const ClientResponse&)>* on_head = nullptr;
+  const std::function<void(std::string_view)>* on_chunk = nullptr;
+  const std::function<FileTarget(const ClientResponse&)>* on_file_head = nullptr;
+  const std::function<void(std::uint64_t)>* on_progress = nullptr;
+};
+
+namespace {
+
+// The file side of stream_to_file: pwrite or splice at increasing offsets, within max_bytes.
+class FileSink {
+ public:
+  explicit FileSink(FileTarget t, const std::function<void(std::uint64_t)>* on_progress)
+      : t_(t), on_progress_(on_progress) {}
+  std::uint64_t room() const noexcept { return t_.max_bytes - written_; }
+  bool full() const noexcept { return written_ == t_.max_bytes; }
+
+  // Writes what fits of `piece`; true if all of it did.
+  bool write(std::string_view piece) {
+    const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(piece.size(), room()));
+    const char* p = piece.data();
+    for (std::size_t left = n; left > 0;) {
+      const ssize_t w = ::pwrite(t_.fd, p, left, static_cast<off_t>(t_.offset + written_));
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) throw std::system_error(errno, std::generic_category(), "gev::http: write");
+      p += w;
+      left -= static_cast<std::size_t>(w);
+      written_ += static_cast<std::uint64_t>(w);
+    }
+    if (n > 0 && on_progress_ != nullptr) (*on_progress_)(n);
+    return n == piece.size();
+  }
+
+  // Moves n bytes from a pipe into the file (they came from the socket without a copy).
+  void splice_from(int pipe_out, std::size_t n) {
+    while (n > 0) {
+      loff_t at = static_cast<loff_t>(t_.offset + written_);
+      const ssize_t m = ::splice(pipe_out, nullptr, t_.fd, &at, n, SPLICE_F_MOVE);
+      if (m < 0 && errno == EINTR) continue;
+      if (m <= 0) {
+        if (m < 0 && (errno == EINVAL || errno == ENOSYS)) {
+          // This file system does not take splice: copy what is in the pipe instead.
+          char buf[16384];
+          while (n > 0) {
+            const ssize_t r = ::read(pipe_out, buf, std::min(n, sizeof buf));
+            if (r < 0 && errno == EINTR) continue;
+            if (r <= 0) throw std::system_error(errno, std::generic_category(), "gev::http: pipe");
+            write(std::string_view(buf, static_cast<std::size_t>(r)));
+            n -= static_cast<std::size_t>(r);
+          }
+          no_splice_ = true;
+          return;
+        }
+        throw std::system_error(errno, std::generic_category(), "gev::http: write");
+      }
+      written_ += static_cast<std::uint64_t>(m);
+      n -= static_cast<std::size_t>(m);
+      if (on_progress_ != nullptr) (*on_progress_)(static_cast<std::uint64_t>(m));
+    }
+  }
+  bool splice_refused() const noexcept { return no_splice_; }
+
+ private:
+  FileTarget t_;
+  const std::function<void(std::uint64_t)>* on_progress_;
+  std::uint64_t written_ = 0;
+  bool no_splice_ = false;
+};
+
+struct Pipe {
+  int fd[2] = {-1, -1};
+  Pipe() {
+    if (::pipe2(fd, O_CLOEXEC) != 0)
+      throw std::system_error(errno, std::generic_category(), "pipe");
+    ::fcntl(fd[1], F_SETPIPE_SZ, 1 << 20);  // bigger moves; the default 64 KiB if refused
+  }
+  ~Pipe() {
+    ::close(fd[0]);
+    ::close(fd[1]);
+  }
+  Pipe(const Pipe&) = delete;
+  Pipe& operator=(const Pipe&) = delete;
+};
+
+// Bodies below this go through the parser and pwrite: a pipe costs more than it saves.
+constexpr std::uint64_t splice_threshold = 256 * 1024;
 
 }  // namespace
 
@@ -270,10 +367,8 @@ struct Client::Impl {
   // One request/response on one connection. Throws ClientError; sets *stale when a reused
   // connection was closed by the server before any byte of the response.
   ClientResponse exchange(const Url& u, const RequestOptions& ro, Connection& c, bool via_proxy,
-                          std::optional<Clock::time_point> deadline,
-                          const std::function<void(const ClientResponse&)>* on_head,
-                          const std::function<void(std::string_view)>* on_chunk, bool* stale,
-                          bool* keep) {
+                          std::optional<Clock::time_point> deadline, const Sinks& sinks,
+                          bool* stale, bool* keep) {
     auto bounded_read = [&]() -> std::optional<Duration> {
       if (!deadline) return ro.read_timeout;
       Duration left = *deadline - Clock::now();
@@ -404,7 +499,20 @@ struct Client::Impl {
     // only the final response reaches on_head and on_chunk.
     const bool followed_redirect =
         ro.follow_redirects && is_redirect(r.status) && !r.header("Location").empty();
-    if (on_head && !followed_redirect) (*on_head)(r);
+    if (sinks.on_head && !followed_redirect) (*sinks.on_head)(r);
+    std::optional<FileSink> file;
+    if (sinks.on_file_head && !followed_redirect) {
+      file.emplace((*sinks.on_file_head)(r), sinks.on_progress);
+    }
+    const bool plain = std::holds_alternative<net::Socket>(c.io);
+    if (file && !inflater && plain && !p.chunked() && p.content_length_remaining() &&
+        *p.content_length_remaining() >= splice_threshold && ro.method != "HEAD" &&
+        r.status != 204 && r.status != 304) {
+      splice_body(u, c, *p.content_length_remaining(), *file, bounded_read, keep);
+      if (*keep) *keep = p.keep_alive();
+      return r;
+    }
+    bool file_full = false;
     std::uint64_t delivered = 0;
     auto deliver = [&](std::string_view piece) {
       delivered += piece.size();
@@ -412,8 +520,10 @@ struct Client::Impl {
         throw ClientError(ClientError::Kind::too_large, "gev::http: body over max_body_bytes");
       }
       if (followed_redirect) return;
-      if (on_chunk) {
-        (*on_chunk)(piece);
+      if (file) {
+        if (!file->write(piece) || file->full()) file_full = true;
+      } else if (sinks.on_chunk) {
+        (*sinks.on_chunk)(piece);
       } else {
         r.body.append(piece);
       }
@@ -449,6 +559,10 @@ struct Client::Impl {
           break;
         }
       }
+      if (file_full && !p.is_done()) {
+        *keep = false;  // the caller took what it wanted; the rest stays unread
+        return r;
+      }
       if (produced || p.is_done()) continue;
       if (!fill()) {
         boost::system::error_code ec;
@@ -469,13 +583,70 @@ struct Client::Impl {
     return r;
   }
 
+  // A Content-Length body of `remaining` bytes straight from the socket into the file: what
+  // came with the header first, then splice(2) socket -> pipe -> file. Sets *keep when the
+  // body was read to its end.
+  template <class Bounded>
+  void splice_body(const Url& u, Connection& c, std::uint64_t remaining, FileSink& file,
+                   Bounded& bounded_read, bool* keep) {
+    *keep = false;
+    const std::size_t early =
+        static_cast<std::size_t>(std::min<std::uint64_t>(c.buffer.size(), remaining));
+    if (early > 0) {
+      const auto data = c.buffer.data();
+      const bool all = file.write(std::string_view(static_cast<const char*>(data.data()), early));
+      c.buffer.consume(early);
+      remaining -= early;
+      if (!all || file.full()) return;
+    }
+    auto& sock = std::get<net::Socket>(c.io);
+    Pipe pipe;
+    char buf[16384];
+    while (remaining > 0 && !file.full()) {
+      const std::size_t want = static_cast<std::size_t>(
+          std::min<std::uint64_t>({remaining, file.room(), std::uint64_t{1} << 20}));
+      ssize_t n;
+      if (!file.splice_refused()) {
+        n = ::splice(sock.fileno(), nullptr, pipe.fd[1], nullptr, want,
+                     SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+      } else {
+        n = ::recv(sock.fileno(), buf, std::min(want, sizeof buf), MSG_DONTWAIT);
+      }
+      if (n > 0) {
+        if (!file.splice_refused()) {
+          file.splice_from(pipe.fd[0], static_cast<std::size_t>(n));
+        } else {
+          file.write(std::string_view(buf, static_cast<std::size_t>(n)));
+        }
+        remaining -= static_cast<std::uint64_t>(n);
+        continue;
+      }
+      if (n == 0) {
+        throw ClientError(
+            ClientError::Kind::truncated,
+            "gev::http: the response from " + u.authority() + " ended early (body truncated)");
+      }
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN) {
+        throw ClientError(ClientError::Kind::connect,
+                          "gev::http: reading from " + u.authority() + ": " + std::strerror(errno));
+      }
+      try {
+        sock.wait_readable("recv", bounded_read());
+      } catch (const net::timeout&) {
+        throw ClientError(
+            ClientError::Kind::timeout,
+            "gev::http: timed out: no data from " + u.authority() + " within the read timeout");
+      }
+    }
+    *keep = remaining == 0 && c.buffer.size() == 0;
+  }
+
   static bool is_redirect(int status) {
     return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
   }
 
-  ClientResponse run(std::string_view url_text, RequestOptions ro,
-                     const std::function<void(const ClientResponse&)>* on_head,
-                     const std::function<void(std::string_view)>* on_chunk) {
+  ClientResponse run(std::string_view url_text, RequestOptions ro, const Sinks& sinks) {
     auto url = parse_url(url_text);
     if (!url) {
       throw ClientError(ClientError::Kind::invalid_url,
@@ -497,8 +668,7 @@ struct Client::Impl {
         if (!c) c = open(*url, ro, deadline);
         bool stale = false, keep = false;
         try {
-          r = exchange(*url, ro, *c, static_cast<bool>(proxy), deadline, on_head, on_chunk, &stale,
-                       &keep);
+          r = exchange(*url, ro, *c, static_cast<bool>(proxy), deadline, sinks, &stale, &keep);
         } catch (const ClientError&) {
           // A kept-alive connection the server had already closed: once more on a new one.
           if (reused && stale && attempt == 0) continue;
@@ -550,27 +720,33 @@ Client::Client(ClientOptions options) : impl_(std::make_unique<Impl>()) {
 Client::~Client() = default;
 
 ClientResponse Client::request(std::string_view url, const RequestOptions& options) {
-  return impl_->run(url, options, nullptr, nullptr);
+  return impl_->run(url, options, Sinks{});
 }
 ClientResponse Client::get(std::string_view url, RequestOptions options) {
   options.method = "GET";
-  return impl_->run(url, std::move(options), nullptr, nullptr);
+  return impl_->run(url, std::move(options), Sinks{});
 }
 ClientResponse Client::post(std::string_view url, std::string body, RequestOptions options) {
   options.method = "POST";
   options.body = std::move(body);
-  return impl_->run(url, std::move(options), nullptr, nullptr);
+  return impl_->run(url, std::move(options), Sinks{});
 }
 ClientResponse Client::stream(std::string_view url,
                               const std::function<void(std::string_view)>& on_chunk,
                               RequestOptions options) {
-  return impl_->run(url, std::move(options), nullptr, &on_chunk);
+  return impl_->run(url, std::move(options), Sinks{.on_chunk = &on_chunk});
 }
 ClientResponse Client::stream(std::string_view url,
                               const std::function<void(const ClientResponse&)>& on_head,
                               const std::function<void(std::string_view)>& on_chunk,
                               RequestOptions options) {
-  return impl_->run(url, std::move(options), &on_head, &on_chunk);
+  return impl_->run(url, std::move(options), Sinks{.on_head = &on_head, .on_chunk = &on_chunk});
+}
+ClientResponse Client::stream_to_file(
+    std::string_view url, const std::function<FileTarget(const ClientResponse&)>& on_head,
+    const std::function<void(std::uint64_t)>& on_progress, RequestOptions options) {
+  return impl_->run(url, std::move(options),
+                    Sinks{.on_file_head = &on_head, .on_progress = &on_progress});
 }
 
 std::size_t Client::idle_connections() const {

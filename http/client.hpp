@@ -87,6 +87,15 @@ struct ClientResponse {
   std::string_view header(std::string_view name) const;
 };
 
+// Where Client::stream_to_file puts a body: `fd` (a regular file, open for writing) from
+// `offset` on, at most `max_bytes` of it (the connection is closed after them if the body is
+// longer, e.g. the part of an open-ended range that a downloader wants).
+struct FileTarget {
+  int fd = -1;
+  std::uint64_t offset = 0;
+  std::uint64_t max_bytes = ~std::uint64_t{0};
+};
+
 struct ClientOptions {
   std::string ca_file{};              // empty: the system trust store
   bool verify = true;                 // false only by explicit choice (--insecure)
@@ -116,6 +125,16 @@ class Client {
                         const std::function<void(const ClientResponse&)>& on_head,
                         const std::function<void(std::string_view)>& on_chunk,
                         RequestOptions options = {});
+
+  // The body into a file, for downloaders: on_head sees the final response's status and
+  // headers and says where its body goes (or throws to refuse it); on_progress(n) follows every
+  // n bytes written, and may throw to stop. Over plain HTTP a Content-Length body is moved from
+  // the socket into the file with splice(2), never copied through user space; other bodies
+  // (TLS, chunked, compressed) are written with pwrite. A disk error is std::system_error.
+  ClientResponse stream_to_file(std::string_view url,
+                                const std::function<FileTarget(const ClientResponse&)>& on_head,
+                                const std::function<void(std::uint64_t)>& on_progress,
+                                RequestOptions options = {});
 
   std::size_t idle_connections() const;
   void close_idle();

@@ -172,8 +172,7 @@ TEST_CASE("the .part state file round-trips and refuses garbage") {
   s.etag = "\"abc\"";
   s.last_modified = "Wed, 21 Oct 2015 07:28:00 GMT";
   s.total = 1000;
-  // Received (done) is ahead of what is in the file (durable_end): only the latter is recorded.
-  s.segments = {{0, 500, 500, 500}, {500, 1000, 40, 517}};
+  s.segments = {{0, 500, 500}, {500, 1000, 17}};
   REQUIRE(save_part_state(path, s));
   auto back = load_part_state(path);
   REQUIRE(back);
@@ -182,7 +181,6 @@ TEST_CASE("the .part state file round-trips and refuses garbage") {
   CHECK(back->total == 1000);
   REQUIRE(back->segments.size() == 2);
   CHECK(back->segments[1].done == 17);
-  CHECK(back->segments[1].durable_end == 517);
   CHECK(back->segments[1].remaining() == 483);
   CHECK(back->validator() == "\"abc\"");
   s.etag = "W/\"weak\"";  // If-Range needs a strong validator: Last-Modified instead

@@ -19,7 +19,6 @@
 #include <gev/runtime/joinall.hpp>
 #include <gev/runtime/sleep.hpp>
 
-#include "gevget/block_writer.hpp"
 #include "gevget/part_file.hpp"
 
 namespace gevget {
@@ -48,8 +47,7 @@ struct AttemptFailed : std::runtime_error {
 struct Skipped {
   std::string reason;
 };
-struct SegmentFilled {};  // ends an open-ended range once its segment is complete
-struct Aborted {};        // another worker of the same split download failed
+struct Aborted {};  // another worker of the same split download failed
 
 AttemptFailed from_client_error(const ClientError& e) {
   using K = ClientError::Kind;
@@ -374,16 +372,6 @@ struct Downloader::Job {
 
   // --- one stream ---------------------------------------------------------------------------
 
-  // Large bodies go through a writer thread; small ones are written directly.
-  gev::ThreadPool* writer_pool(std::optional<std::uint64_t> bytes_to_come) {
-    static const bool inline_only = [] {
-      const char* v = std::getenv("GEVGET_INLINE_WRITES");  // for measuring the difference
-      return v != nullptr && *v == '1';
-    }();
-    if (inline_only) return nullptr;
-    return bytes_to_come && *bytes_to_come < 2 * BlockWriter::block_size ? nullptr : &d.writers_;
-  }
-
   std::uint64_t file_size() const {
     struct stat st;
     if (::fstat(fd, &st) != 0) throw file_error("cannot stat", part_path);
@@ -391,11 +379,9 @@ struct Downloader::Job {
   }
 
   void attempt_stream() {
-    // What the file holds is what an earlier attempt really wrote (its buffered rest was lost).
+    // What the file holds is what earlier attempts wrote.
     if (fd >= 0) have = file_size();
     const std::uint64_t offset = have;
-    std::uint64_t durable = offset;
-    std::optional<BlockWriter> writer;
     auto ro = request_options();
     const std::string validator = state.validator();
     const bool may_split = o.split > 1 && offset == 0;
@@ -407,7 +393,7 @@ struct Downloader::Job {
     }
     bool already_complete = false;
     bool split_now = false;
-    auto on_head = [&](const ClientResponse& r) {
+    auto on_head = [&](const ClientResponse& r) -> gev::http::FileTarget {
       if (r.status == 416 && offset > 0) {
         // Nothing after `offset`: complete if the total says so, else the file shrank.
         const auto cr = parse_content_range(r.header("Content-Range"));
@@ -415,7 +401,7 @@ struct Downloader::Job {
           already_complete = true;
           state.total = offset;
           result.http_status = r.status;
-          return;
+          return gev::http::FileTarget{fd, offset, 0};  // nothing of the 416's body is kept
         }
         AttemptFailed e(
             Failure::http, true,
@@ -458,46 +444,30 @@ struct Downloader::Job {
                   *total >= 2 * o.min_split_size;
       if (split_now) {
         plan_split(*total);
-        Segment& first = state.segments[0];
-        writer.emplace(fd, part_path, writer_pool(first.end - first.start), first.start,
-                       &first.durable_end);
-      } else {
-        const std::optional<std::uint64_t> to_come =
-            total ? std::optional<std::uint64_t>(*total - have) : std::nullopt;
-        writer.emplace(fd, part_path, writer_pool(to_come), have, &durable);
-        // A body worth resuming gets its state file before its first byte, so that even a
-        // kill -9 right away leaves the validator -c needs.
-        if (!state_saved && (!to_come || *to_come >= (1u << 20))) save_state();
+        return gev::http::FileTarget{fd, 0, state.segments[0].end};  // then segment 0 is done
       }
+      // A body worth resuming gets its state file before its first byte, so that even a
+      // kill -9 right away leaves the validator -c needs.
+      if (!state_saved && (!total || *total - have >= (1u << 20))) save_state();
+      return gev::http::FileTarget{fd, have};
     };
-    auto on_chunk = [&](std::string_view data) {
-      if (already_complete) return;
+    auto on_progress = [&](std::uint64_t n) {
       if (split_now) {
-        write_segment(0, data, true, *writer);
+        segment_progress(0, n);
         return;
       }
-      writer->write(data);
-      have += data.size();
-      account(data.size());
+      have += n;
+      account(n);
       maybe_save_state();
     };
     try {
-      d.client_.stream(target.url, on_head, on_chunk, ro);
-      if (writer) writer->flush();
-    } catch (const SegmentFilled&) {
-      writer->flush();
+      d.client_.stream_to_file(target.url, on_head, on_progress, ro);
     } catch (const Aborted&) {
       // A helper of this split download failed; finish_split reports its error.
-      forget_unwritten(split_now, writer);
     } catch (const ClientError& e) {
-      forget_unwritten(split_now, writer);
       throw from_client_error(e);
-    } catch (...) {
-      forget_unwritten(split_now, writer);
-      throw;
     }
     if (split_now) {
-      writer.reset();
       finish_split();
       return;
     }
@@ -520,7 +490,7 @@ struct Downloader::Job {
     state.segments.clear();
     for (std::uint64_t i = 0; i < count; ++i) {
       const std::uint64_t start = i * size;
-      state.segments.push_back(Segment{start, i + 1 == count ? total : start + size, 0, start});
+      state.segments.push_back(Segment{start, i + 1 == count ? total : start + size, 0});
     }
     // The map is on disk before the file is extended: a .part larger than its bytes never
     // exists without a map saying which of them are real.
@@ -620,24 +590,12 @@ struct Downloader::Job {
     helpers.clear();
   }
 
-  // After a failed stream: its writer is gone with what it had buffered, so a segment's
-  // received count falls back to what is in the file.
-  void forget_unwritten(bool split, std::optional<BlockWriter>& writer) {
-    writer.reset();
-    if (split) state.segments[0].done = state.segments[0].durable_end - state.segments[0].start;
-  }
-
-  void write_segment(std::size_t index, std::string_view data, bool open_ended,
-                     BlockWriter& writer) {
-    if (abort_split) throw Aborted{};
-    Segment& s = state.segments[index];
-    const std::size_t n =
-        static_cast<std::size_t>(std::min<std::uint64_t>(data.size(), s.remaining()));
-    writer.write(data.substr(0, n));
-    s.done += n;
+  // n more bytes of segment `index` are in the file.
+  void segment_progress(std::size_t index, std::uint64_t n) {
+    state.segments[index].done += n;
     account(n);
     maybe_save_state();
-    if (s.remaining() == 0 && (open_ended || n < data.size())) throw SegmentFilled{};
+    if (abort_split) throw Aborted{};
   }
 
   void fetch_segment(std::size_t index) {
@@ -646,7 +604,7 @@ struct Downloader::Job {
     auto ro = request_options();
     ro.range = std::make_pair(from, std::optional<std::uint64_t>(s.end - 1));
     ro.headers.emplace_back("If-Range", state.validator());
-    auto on_head = [&](const ClientResponse& r) {
+    auto on_head = [&](const ClientResponse& r) -> gev::http::FileTarget {
       check_status(r);
       const auto cr = parse_content_range(r.header("Content-Range"));
       if (r.status != 206 || !cr || cr->first != from || cr->total != state.total) {
@@ -656,28 +614,18 @@ struct Downloader::Job {
         e.restart = true;
         throw e;
       }
+      return gev::http::FileTarget{fd, from, s.end - from};
     };
-    std::optional<BlockWriter> writer;
-    writer.emplace(fd, part_path, writer_pool(s.end - from), from, &s.durable_end);
-    auto on_chunk = [&](std::string_view data) { write_segment(index, data, false, *writer); };
-    auto give_back = [&] {
-      writer.reset();
-      s.done = s.durable_end - s.start;
-      taken[index] = false;
-    };
+    auto on_progress = [&](std::uint64_t n) { segment_progress(index, n); };
     try {
-      d.client_.stream(target.url, on_head, on_chunk, ro);
-      writer->flush();
-    } catch (const SegmentFilled&) {
-      writer->flush();
+      d.client_.stream_to_file(target.url, on_head, on_progress, ro);
     } catch (const ClientError& e) {
-      give_back();
+      taken[index] = false;
       throw from_client_error(e);
     } catch (...) {
-      give_back();
+      taken[index] = false;
       throw;
     }
-    writer.reset();
     if (s.remaining() > 0) {
       taken[index] = false;
       throw AttemptFailed(Failure::network, true, "a segment's body ended early (truncated)");

@@ -15,7 +15,6 @@
 #include <gev/http/client.hpp>
 #include <gev/runtime/lock.hpp>
 #include <gev/runtime/pool.hpp>
-#include <gev/runtime/thread_pool.hpp>
 
 #include "gevget/file_names.hpp"
 #include "gevget/options.hpp"
@@ -83,7 +82,6 @@ class Downloader {
   const Options& options_;
   gev::http::Client client_;
   RateLimiter limiter_;
-  gev::ThreadPool writers_{2};  // BlockWriter's file writes
   NameRegistry names_;
   std::vector<std::string> initial_names_;
   std::vector<Result> results_;

@@ -40,7 +40,6 @@ std::optional<PartState> load_part_state(const std::string& path) {
             seg.done > seg.end - seg.start) {
           return std::nullopt;
         }
-        seg.durable_end = seg.start + seg.done;
         s.segments.push_back(seg);
       }
     } catch (const std::exception&) {
@@ -61,8 +60,7 @@ bool save_part_state(const std::string& path, const PartState& state) {
     if (!state.last_modified.empty()) out << "last-modified " << state.last_modified << "\n";
     if (state.total) out << "total " << *state.total << "\n";
     for (const Segment& s : state.segments) {
-      out << "segment " << s.start << " " << s.end << " "
-          << std::max(s.durable_end, s.start) - s.start << "\n";
+      out << "segment " << s.start << " " << s.end << " " << s.done << "\n";
     }
     out.flush();
     if (!out) return false;

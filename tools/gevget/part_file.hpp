@@ -11,10 +11,8 @@ namespace gevget {
 
 struct Segment {
   std::uint64_t start = 0;
-  std::uint64_t end = 0;          // exclusive
-  std::uint64_t done = 0;         // bytes of [start, end) received, from start
-  std::uint64_t durable_end = 0;  // the offset up to which they are in the file (what the
-                                  // state file records: never ahead of the file)
+  std::uint64_t end = 0;   // exclusive
+  std::uint64_t done = 0;  // bytes of [start, end) in the file, from start
   std::uint64_t remaining() const noexcept { return end - start - done; }
 };
 
