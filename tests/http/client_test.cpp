@@ -3,6 +3,8 @@
 // way, truncation as an error, gzip/deflate, redirects, timeouts, refused connections, invalid
 // URLs, ranges, streaming, size limits, HTTPS verification, and a CONNECT proxy.
 #include <doctest/doctest.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <chrono>
@@ -49,6 +51,24 @@ std::string compress(const std::string& data, int window_bits) {
   out.resize(z.total_out);
   deflateEnd(&z);
   return out;
+}
+
+// Bytes that differ from position to position, so a misplaced block shows.
+std::string pattern(std::size_t n) {
+  std::string s(n, '\0');
+  for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>((i * 131 + i / 251) & 0xff);
+  return s;
+}
+
+std::string read_file(int fd) {
+  std::string out;
+  char buf[65536];
+  for (off_t at = 0;;) {
+    const ssize_t n = ::pread(fd, buf, sizeof buf, at);
+    if (n <= 0) return out;
+    out.append(buf, static_cast<std::size_t>(n));
+    at += n;
+  }
 }
 
 std::string big_text() {
@@ -121,6 +141,15 @@ App client_app() {
     return Response::text(200, "late");
   });
   app.route("/big", [](Request&) { return Response::text(200, std::string(100000, 'x')); });
+  app.route("/file/<n>",
+            [](Request& r) { return Response::text(200, pattern(std::stoul(r.param("n")))); });
+  app.route("/chunked-file/<n>", [](Request& r) {
+    const std::size_t n = std::stoul(r.param("n"));
+    return Response::stream(200, [n](gev::http::BodyWriter& w) {
+      const std::string all = pattern(n);
+      for (std::size_t at = 0; at < n; at += 100000) w.write(all.substr(at, 100000));
+    });
+  });
   app.route("/range",
             [](Request& r) { return Response::text(200, std::string(r.header("Range"))); });
   return app;
@@ -282,6 +311,99 @@ TEST_CASE("client against gev's server: methods, keep-alive reuse, bodies, encod
     client.close_idle();
     CHECK(again.stop(5s));
   }
+  fds.check();
+}
+
+TEST_CASE("stream_to_file: spliced and written bodies land at their offset, prefixes, truncation") {
+  gev::test::FdBaseline fds;
+  char path[] = "/tmp/gev-stream-to-file-XXXXXX";
+  const int fd = ::mkstemp(path);
+  REQUIRE(fd >= 0);
+  ::unlink(path);
+  {
+    Server server({"127.0.0.1", 0}, client_app(), quiet());
+    server.start();
+    const std::string base = "http://127.0.0.1:" + std::to_string(server.address().port());
+    Client client(gev::http::ClientOptions{.use_env_proxy = false});
+    std::uint64_t progressed = 0;
+    auto count = [&](std::uint64_t n) { progressed += n; };
+    RequestOptions raw;
+    raw.decompress = false;
+
+    // 3 MB with Content-Length: the splice path, at offset 1000, twice on one connection.
+    for (int round = 0; round < 2; ++round) {
+      REQUIRE(::ftruncate(fd, 0) == 0);
+      progressed = 0;
+      int heads = 0;
+      auto r = client.stream_to_file(
+          base + "/file/3000000",
+          [&](const gev::http::ClientResponse& head) {
+            ++heads;
+            CHECK(head.status == 200);
+            return gev::http::FileTarget{fd, 1000};
+          },
+          count, raw);
+      CHECK(heads == 1);
+      CHECK(r.body.empty());
+      CHECK(progressed == 3000000);
+      const std::string got = read_file(fd);
+      REQUIRE(got.size() == 3001000);
+      CHECK(got.substr(0, 1000) == std::string(1000, '\0'));
+      CHECK(got.substr(1000) == pattern(3000000));
+      CHECK(r.reused_connection == (round == 1));
+    }
+    // A prefix of the body (an open-ended range a downloader only wants part of).
+    REQUIRE(::ftruncate(fd, 0) == 0);
+    auto r = client.stream_to_file(
+        base + "/file/3000000",
+        [&](const gev::http::ClientResponse&) {
+          return gev::http::FileTarget{fd, 0, 700001};
+        },
+        count, raw);
+    CHECK(read_file(fd) == pattern(700001));
+    CHECK(client.get(base + "/").body == "root");  // the half-read connection was not pooled
+    // Chunked: the parser and pwrite path, same result.
+    REQUIRE(::ftruncate(fd, 0) == 0);
+    client.stream_to_file(
+        base + "/chunked-file/1000000",
+        [&](const gev::http::ClientResponse&) {
+          return gev::http::FileTarget{fd, 0};
+        },
+        count, raw);
+    CHECK(read_file(fd) == pattern(1000000));
+    // on_progress may stop the transfer by throwing.
+    struct Stop {};
+    std::uint64_t seen = 0;
+    CHECK_THROWS_AS(client.stream_to_file(
+                        base + "/file/3000000",
+                        [&](const gev::http::ClientResponse&) {
+                          return gev::http::FileTarget{fd, 0};
+                        },
+                        [&](std::uint64_t n) {
+                          seen += n;
+                          if (seen > 1000000) throw Stop{};
+                        },
+                        raw),
+                    Stop);
+    CHECK(server.stop(5s));
+  }
+  {
+    // A Content-Length body that ends early, on the splice path: truncated, and what came is
+    // in the file.
+    Client client(gev::http::ClientOptions{.use_env_proxy = false});
+    REQUIRE(::ftruncate(fd, 0) == 0);
+    RawServer cut("HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n" + pattern(600000));
+    CHECK(error_kind([&] {
+            client.stream_to_file(
+                cut.url(),
+                [&](const gev::http::ClientResponse&) {
+                  return gev::http::FileTarget{fd, 0};
+                },
+                [](std::uint64_t) {});
+          }) == Kind::truncated);
+    CHECK(read_file(fd) == pattern(600000));
+  }
+  ::close(fd);
   fds.check();
 }
 
