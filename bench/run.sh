@@ -20,6 +20,9 @@
 #                        0 skips); its table is appended to the markdown file
 #   GEV_BENCH_HTTP=1     also the HTTP plaintext benchmark against nginx, Go net/http and gevent
 #                        pywsgi under wrk (bench/http.sh; 0 skips); appended to the markdown too
+#   GEV_BENCH_DOWNLOAD=1 also the download benchmark: gevget against curl -Z, aria2c, wget and
+#                        gevent+urllib from nginx (bench/download.sh; needs BUILD_DIR/tools/gevget;
+#                        0 skips); appended to the markdown too
 #   GEV_BENCH_QUICK=0    1: shorter runs (smoke test; figures are noisier)
 #   GEVENT_PYTHON=/usr/bin/python3   interpreter that has gevent
 #   GEV_BENCH_GO=PATH    the go command (default: go on PATH; "" leaves Go out)
@@ -169,6 +172,19 @@ if [[ ${GEV_BENCH_HTTP:-1} != 0 ]]; then
   fi
   cat "$OUT/http.txt"
   { echo; echo '```'; cat "$OUT/http.txt"; echo '```'; } >>"$RESULTS"
+fi
+if [[ ${GEV_BENCH_DOWNLOAD:-1} != 0 ]]; then
+  log "downloads: gevget, curl, aria2c, wget and gevent+urllib from nginx"
+  if [[ ${GEV_BENCH_QUICK:-0} == 1 ]]; then
+    export GEV_DL_RUNS_SMALL=${GEV_DL_RUNS_SMALL:-1} GEV_DL_RUNS_LARGE=${GEV_DL_RUNS_LARGE:-1}
+    export GEV_DL_LARGE_MB=${GEV_DL_LARGE_MB:-50}
+  fi
+  if bash "$HERE/download.sh" "$BUILD" >"$OUT/download.txt" 2>"$OUT/download.log"; then :; else
+    log "download benchmark failed or incomplete (see $OUT/download.log)"
+    status=1
+  fi
+  cat "$OUT/download.txt"
+  { echo; cat "$BUILD/bench-download.md" 2>/dev/null; } >>"$RESULTS"
 fi
 
 echo

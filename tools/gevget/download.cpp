@@ -286,13 +286,29 @@ struct Downloader::Job {
     if (state.segments.empty()) transfer.have = have;
   }
 
+  // NAME.part, keeping its first `keep` bytes. Starting from zero means a new file, never a
+  // truncated one: ext4 flushes a file truncated to 0 on close (its "replace by truncate"
+  // heuristic), which costs a disk write per small file and stalls the hub on large ones.
   void open_part(std::uint64_t keep, bool resize) {
+    if (fd >= 0 && keep == 0 && file_size() > 0) {
+      ::close(fd);
+      fd = -1;
+      ::unlink(part_path.c_str());
+    }
     if (fd < 0) {
-      std::error_code ec;
-      std::filesystem::create_directories(std::filesystem::path(part_path).parent_path(), ec);
-      // Starting from zero (the common case) truncates in the open itself.
-      fd =
-          ::open(part_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | (keep == 0 ? O_TRUNC : 0), 0644);
+      if (name.find('/') != std::string::npos) {  // -o / out= with a directory in it
+        std::error_code ec;
+        std::filesystem::create_directories(std::filesystem::path(part_path).parent_path(), ec);
+      }
+      if (keep == 0) {
+        fd = ::open(part_path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (fd < 0 && errno == EEXIST) {  // an older run's .part: replaced, not truncated
+          ::unlink(part_path.c_str());
+          fd = ::open(part_path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        }
+      } else {
+        fd = ::open(part_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+      }
       if (fd < 0) throw file_error("cannot create", part_path);
       resize = keep != 0;
     }
@@ -310,7 +326,11 @@ struct Downloader::Job {
     state.total.reset();
     taken.clear();
     transfer.have = 0;
-    if (fd >= 0 && ::ftruncate(fd, 0) != 0) throw file_error("cannot truncate", part_path);
+    if (fd >= 0) {  // a new file rather than a truncated one (see open_part)
+      ::close(fd);
+      fd = -1;
+      ::unlink(part_path.c_str());
+    }
     ::unlink(state_path.c_str());
     state_saved = false;
   }
