@@ -49,20 +49,29 @@ struct Skipped {
 };
 struct Aborted {};  // another worker of the same split download failed
 
+// The library's message without its "gev::http: gev::net: " prefixes: the user ran gevget.
+std::string for_people(std::string what) {
+  for (const char* prefix : {"gev::http: ", "gev::net::ssl: ", "gev::net: "}) {
+    if (what.rfind(prefix, 0) == 0) what.erase(0, std::strlen(prefix));
+  }
+  return what;
+}
+
 AttemptFailed from_client_error(const ClientError& e) {
   using K = ClientError::Kind;
+  const std::string what = for_people(e.what());
   switch (e.kind()) {
     case K::connect:
     case K::timeout:
     case K::protocol:
     case K::truncated:
-      return AttemptFailed(Failure::network, true, e.what());
+      return AttemptFailed(Failure::network, true, what);
     case K::tls:
-      return AttemptFailed(Failure::tls, false, e.what());
+      return AttemptFailed(Failure::tls, false, what);
     case K::proxy:
-      return AttemptFailed(Failure::network, false, e.what());
+      return AttemptFailed(Failure::network, false, what);
     default:  // invalid_url, too_large, too_many_redirects, insecure_redirect
-      return AttemptFailed(Failure::http, false, e.what());
+      return AttemptFailed(Failure::http, false, what);
   }
 }
 
