@@ -15,3 +15,12 @@ if(NOT last_output MATCHES "consumer: 3 greenlets joined, sum 6\nconsumer: toolk
   message(FATAL_ERROR "unexpected consumer output: ${last_output}")
 endif()
 message(STATUS "installed gev works from find_package: ${last_output}")
+
+# The installed gevget finds the installed libraries (RPATH $ORIGIN/../lib).
+if(EXISTS ${prefix}/bin/gevget)
+  run(${prefix}/bin/gevget --version)
+  if(NOT last_output MATCHES "^gevget [0-9]")
+    message(FATAL_ERROR "unexpected gevget --version output: ${last_output}")
+  endif()
+  message(STATUS "installed gevget runs: ${last_output}")
+endif()
