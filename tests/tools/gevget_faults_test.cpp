@@ -43,6 +43,7 @@
 #include <vector>
 
 #include "net/ssl_support.hpp"
+#include "tools/json_reader.hpp"
 
 extern char** environ;
 
@@ -89,238 +90,10 @@ bool contains_any(const std::string& text, std::initializer_list<const char*> ne
   return false;
 }
 
-// ---- a small, strict JSON parser -------------------------------------------------------------
-
-struct Json {
-  enum class Type { Null, Bool, Number, String, Array, Object };
-  Type type = Type::Null;
-  bool boolean = false;
-  double number = 0;
-  std::string string;
-  std::vector<Json> array;
-  std::vector<std::pair<std::string, Json>> object;
-
-  const Json* find(std::string_view key) const {
-    if (type != Type::Object) return nullptr;
-    for (const auto& [k, v] : object) {
-      if (k == key) return &v;
-    }
-    return nullptr;
-  }
-};
-
-class JsonParser {
- public:
-  explicit JsonParser(std::string_view text) : s_(text) {}
-
-  std::optional<Json> parse() {
-    Json v;
-    if (!value(v, 0)) return std::nullopt;
-    ws();
-    if (i_ != s_.size()) return std::nullopt;
-    return v;
-  }
-
- private:
-  void ws() {
-    while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\t' || s_[i_] == '\n' || s_[i_] == '\r'))
-      ++i_;
-  }
-  bool literal(std::string_view word) {
-    if (s_.substr(i_, word.size()) != word) return false;
-    i_ += word.size();
-    return true;
-  }
-  bool value(Json& out, int depth) {
-    if (depth > 64) return false;
-    ws();
-    if (i_ >= s_.size()) return false;
-    const char c = s_[i_];
-    if (c == '{') {
-      out.type = Json::Type::Object;
-      ++i_;
-      ws();
-      if (i_ < s_.size() && s_[i_] == '}') return ++i_, true;
-      for (;;) {
-        ws();
-        std::string key;
-        if (!string(key)) return false;
-        ws();
-        if (i_ >= s_.size() || s_[i_] != ':') return false;
-        ++i_;
-        Json v;
-        if (!value(v, depth + 1)) return false;
-        out.object.emplace_back(std::move(key), std::move(v));
-        ws();
-        if (i_ >= s_.size()) return false;
-        if (s_[i_] == ',') {
-          ++i_;
-          continue;
-        }
-        if (s_[i_] == '}') return ++i_, true;
-        return false;
-      }
-    }
-    if (c == '[') {
-      out.type = Json::Type::Array;
-      ++i_;
-      ws();
-      if (i_ < s_.size() && s_[i_] == ']') return ++i_, true;
-      for (;;) {
-        Json v;
-        if (!value(v, depth + 1)) return false;
-        out.array.push_back(std::move(v));
-        ws();
-        if (i_ >= s_.size()) return false;
-        if (s_[i_] == ',') {
-          ++i_;
-          continue;
-        }
-        if (s_[i_] == ']') return ++i_, true;
-        return false;
-      }
-    }
-    if (c == '"') {
-      out.type = Json::Type::String;
-      return string(out.string);
-    }
-    if (literal("null")) return out.type = Json::Type::Null, true;
-    if (literal("true")) return out.type = Json::Type::Bool, out.boolean = true, true;
-    if (literal("false")) return out.type = Json::Type::Bool, out.boolean = false, true;
-    return number(out);
-  }
-  bool digits() {
-    const std::size_t start = i_;
-    while (i_ < s_.size() && s_[i_] >= '0' && s_[i_] <= '9') ++i_;
-    return i_ > start;
-  }
-  bool number(Json& out) {
-    const std::size_t start = i_;
-    if (i_ < s_.size() && s_[i_] == '-') ++i_;
-    if (!digits()) return false;
-    if (i_ < s_.size() && s_[i_] == '.') {
-      ++i_;
-      if (!digits()) return false;
-    }
-    if (i_ < s_.size() && (s_[i_] == 'e' || s_[i_] == 'E')) {
-      ++i_;
-      if (i_ < s_.size() && (s_[i_] == '+' || s_[i_] == '-')) ++i_;
-      if (!digits()) return false;
-    }
-    out.type = Json::Type::Number;
-    out.number = std::strtod(std::string(s_.substr(start, i_ - start)).c_str(), nullptr);
-    return true;
-  }
-  bool hex4(unsigned& v) {
-    if (i_ + 4 > s_.size()) return false;
-    v = 0;
-    for (int k = 0; k < 4; ++k) {
-      const char h = s_[i_++];
-      v <<= 4;
-      if (h >= '0' && h <= '9')
-        v |= static_cast<unsigned>(h - '0');
-      else if (h >= 'a' && h <= 'f')
-        v |= static_cast<unsigned>(h - 'a' + 10);
-      else if (h >= 'A' && h <= 'F')
-        v |= static_cast<unsigned>(h - 'A' + 10);
-      else
-        return false;
-    }
-    return true;
-  }
-  static void utf8(std::string& out, unsigned cp) {
-    if (cp < 0x80) {
-      out += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-      out += static_cast<char>(0xC0 | (cp >> 6));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-      out += static_cast<char>(0xE0 | (cp >> 12));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-      out += static_cast<char>(0xF0 | (cp >> 18));
-      out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    }
-  }
-  bool string(std::string& out) {
-    if (i_ >= s_.size() || s_[i_] != '"') return false;
-    ++i_;
-    while (i_ < s_.size()) {
-      const char c = s_[i_++];
-      if (c == '"') return true;
-      if (static_cast<unsigned char>(c) < 0x20) return false;
-      if (c != '\\') {
-        out += c;
-        continue;
-      }
-      if (i_ >= s_.size()) return false;
-      const char e = s_[i_++];
-      switch (e) {
-        case '"':
-          out += '"';
-          break;
-        case '\\':
-          out += '\\';
-          break;
-        case '/':
-          out += '/';
-          break;
-        case 'b':
-          out += '\b';
-          break;
-        case 'f':
-          out += '\f';
-          break;
-        case 'n':
-          out += '\n';
-          break;
-        case 'r':
-          out += '\r';
-          break;
-        case 't':
-          out += '\t';
-          break;
-        case 'u': {
-          unsigned cp;
-          if (!hex4(cp)) return false;
-          if (cp >= 0xD800 && cp < 0xDC00) {
-            unsigned lo;
-            if (!literal("\\u") || !hex4(lo) || lo < 0xDC00 || lo >= 0xE000) return false;
-            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-          }
-          utf8(out, cp);
-          break;
-        }
-        default:
-          return false;
-      }
-    }
-    return false;
-  }
-
-  std::string_view s_;
-  std::size_t i_ = 0;
-};
-
-// Field accessors that tolerate absence (the CHECKs then show what was there).
-std::string str_field(const Json* o, const char* key) {
-  const Json* v = o ? o->find(key) : nullptr;
-  if (v == nullptr) return "<missing>";
-  if (v->type == Json::Type::Null) return "<null>";
-  if (v->type != Json::Type::String) return "<not a string>";
-  return v->string;
-}
-double num_field(const Json* o, const char* key) {
-  const Json* v = o ? o->find(key) : nullptr;
-  if (v == nullptr || v->type != Json::Type::Number) return -999;
-  return v->number;
-}
-long long int_field(const Json* o, const char* key) {
-  return static_cast<long long>(std::llround(num_field(o, key)));
-}
+using gev::test::int_field;
+using gev::test::Json;
+using gev::test::num_field;
+using gev::test::str_field;
 
 // ---- files and directories -----------------------------------------------------------------
 
@@ -485,20 +258,10 @@ struct Run {
   std::string json_text;  // the --json file
   std::optional<Json> json;
 
+  // The summary (nullptr when there is none) and its entry for `url`.
+  const Json* summary() const { return json ? &*json : nullptr; }
   const Json* download(const std::string& url) const {
-    const Json* list = json ? json->find("downloads") : nullptr;
-    if (list == nullptr || list->type != Json::Type::Array) return nullptr;
-    for (const Json& d : list->array) {
-      if (str_field(&d, "url") == url) return &d;
-    }
-    return nullptr;
-  }
-  const Json* only_download() const {
-    const Json* list = json ? json->find("downloads") : nullptr;
-    if (list == nullptr || list->type != Json::Type::Array || list->array.size() != 1) {
-      return nullptr;
-    }
-    return &list->array[0];
+    return gev::test::download_entry(summary(), url);
   }
   std::string describe() const {
     return "exit " + std::to_string(exit_code) + (timed_out ? " (timed out)" : "") +
@@ -559,7 +322,7 @@ Run run_gevget(const TempDir& dir, std::vector<std::string> args,
     r.output += "\n[killed by signal " + std::to_string(WTERMSIG(status)) + "]";
   }
   r.json_text = read_file(json_path).value_or("");
-  if (!r.json_text.empty()) r.json = JsonParser(r.json_text).parse();
+  if (!r.json_text.empty()) r.json = gev::test::parse_json(r.json_text);
   return r;
 }
 
@@ -573,7 +336,7 @@ void check_run(const Run& r, int expected_exit) {
   CHECK(r.output.find("runtime error:") == std::string::npos);
   CHECK(r.output.find("LeakSanitizer") == std::string::npos);
   REQUIRE_MESSAGE(r.json.has_value(), "the --json summary is missing or not valid JSON");
-  CHECK(int_field(&*r.json, "exit_status") == expected_exit);
+  CHECK(int_field(r.summary(), "exit_status") == expected_exit);
 }
 
 // The standard arguments: fast retries, the download directory.
@@ -603,22 +366,49 @@ void check_failed_leftovers(const TempDir& dir, const std::string& name,
 
 #define REQUIRE_SERVER(server) REQUIRE_MESSAGE((server).ok(), (server).child->output())
 
+// gevget with the standard arguments plus `extra`, and check_run's checks on it.
+Run fetch(const TempDir& dir, std::vector<std::string> extra, int expected_exit) {
+  Run r = run_gevget(dir, args_for(dir, std::move(extra)));
+  check_run(r, expected_exit);
+  return r;
+}
+
+// Most cases' start: a plain fault server and a fresh directory.
+struct FaultCase {
+  FaultServer server;
+  TempDir dir;
+  FaultCase() { REQUIRE_SERVER(server); }
+
+  // Fetches `path`, whose first response is cut and whose retry must start again from byte 0
+  // (the server ignores Range, or the content changed): ok after two attempts with a 200, and the
+  // file (the path's last component) holds exactly `expected`, nothing of the first response.
+  void check_restarted_from_zero(const std::string& path, const std::string& expected) {
+    const std::string url = server.url(path);
+    const Run r = fetch(dir, {url}, 0);
+    INFO(r.describe());
+    const Json* d = r.download(url);
+    CHECK(str_field(d, "status") == "ok");
+    CHECK(int_field(d, "attempts") == 2);
+    CHECK(int_field(d, "http_status") == 200);
+    const auto got = read_file(dir.in_dl(path.substr(path.rfind('/') + 1)));
+    REQUIRE(got.has_value());
+    CHECK(got->size() == expected.size());  // no garbage appended
+    CHECK(*got == expected);
+  }
+};
+
 }  // namespace
 
 TEST_SUITE("gevget faults") {
-  TEST_CASE("a plain file: 200, identical bytes, the summary's fields") {
-    FaultServer server;
-    REQUIRE_SERVER(server);
-    TempDir dir;
+  TEST_CASE_FIXTURE(FaultCase, "a plain file: 200, identical bytes, the summary's fields") {
     const std::string url = server.url("/file/100000/plain.bin");
-    const Run r = run_gevget(dir, args_for(dir, {url}));
-    check_run(r, 0);
+    const Run r = fetch(dir, {url}, 0);
     INFO(r.describe());
-    CHECK(int_field(&*r.json, "ok") == 1);
-    CHECK(int_field(&*r.json, "failed") == 0);
-    CHECK(int_field(&*r.json, "skipped") == 0);
-    CHECK(int_field(&*r.json, "bytes") == 100000);
-    CHECK(num_field(&*r.json, "seconds") >= 0);
+    CHECK(int_field(r.summary(), "ok") == 1);
+    CHECK(int_field(r.summary(), "failed") == 0);
+    CHECK(int_field(r.summary(), "skipped") == 0);
+    CHECK(int_field(r.summary(), "bytes") == 100000);
+    CHECK(num_field(r.summary(), "seconds") >= 0);
     const Json* d = r.download(url);
     REQUIRE(d != nullptr);
     CHECK(str_field(d, "status") == "ok");
@@ -631,18 +421,14 @@ TEST_SUITE("gevget faults") {
     CHECK(list_dir(dir.dl) == std::vector<std::string>{"plain.bin"});  // no .part left
   }
 
-  TEST_CASE("Content-Disposition names are used and sanitized") {
-    FaultServer server;
-    REQUIRE_SERVER(server);
-    TempDir dir;
+  TEST_CASE_FIXTURE(FaultCase, "Content-Disposition names are used and sanitized") {
     const std::string evil = server.url("/cd/..%2F..%2Fevil/1000");
     const std::string normal = server.url("/cd/report%20final.txt/2000");
     const std::string star = server.url("/cdstar/%E2%82%AC%20rates.txt/3000");
-    const Run r = run_gevget(dir, args_for(dir, {evil, normal, star}));
-    check_run(r, 0);
+    const Run r = fetch(dir, {evil, normal, star}, 0);
     INFO(r.describe());
     INFO("dl/: " << join(list_dir(dir.dl)));
-    CHECK(int_field(&*r.json, "ok") == 3);
+    CHECK(int_field(r.summary(), "ok") == 3);
     // Nothing escaped the download directory.
     CHECK(list_dir(dir.root) == std::vector<std::string>{"dl", "output.txt", "summary.json"});
     CHECK_FALSE(exists("/tmp/evil"));
@@ -658,13 +444,10 @@ TEST_SUITE("gevget faults") {
     CHECK(read_file(dir.in_dl("\xE2\x82\xAC rates.txt")) == body(3000));
   }
 
-  TEST_CASE("a drip-fed body (1 KB every 20 ms, longer than --timeout overall) succeeds") {
-    FaultServer server;
-    REQUIRE_SERVER(server);
-    TempDir dir;
+  TEST_CASE_FIXTURE(FaultCase,
+                    "a drip-fed body (1 KB every 20 ms, longer than --timeout overall) succeeds") {
     const std::string url = server.url("/drip/40960/1024/20/drip.bin");
-    const Run r = run_gevget(dir, args_for(dir, {"--timeout", "0.5", url}));
-    check_run(r, 0);
+    const Run r = fetch(dir, {"--timeout", "0.5", url}, 0);
     INFO(r.describe());
     const Json* d = r.download(url);
     CHECK(str_field(d, "status") == "ok");
@@ -673,15 +456,13 @@ TEST_SUITE("gevget faults") {
     CHECK(read_file(dir.in_dl("drip.bin")) == body(40960));
   }
 
-  TEST_CASE("a connection closed mid-body on every attempt: retried with resumes, then failure") {
-    FaultServer server;
-    REQUIRE_SERVER(server);
-    TempDir dir;
+  TEST_CASE_FIXTURE(
+      FaultCase,
+      "a connection closed mid-body on every attempt: retried with resumes, then failure") {
     const std::string url = server.url("/cut/100000/10000/cut.bin");
-    const Run r = run_gevget(dir, args_for(dir, {"--retry", "2", url}));
-    check_run(r, 1);
+    const Run r = fetch(dir, {"--retry", "2", url}, 1);
     INFO(r.describe());
-    CHECK(int_field(&*r.json, "failed") == 1);
+    CHECK(int_field(r.summary(), "failed") == 1);
     const Json* d = r.download(url);
     CHECK(str_field(d, "status") == "failed");
     CHECK(int_field(d, "attempts") == 3);
@@ -696,13 +477,10 @@ TEST_SUITE("gevget faults") {
     CHECK(if_range_of(gets[1]) != "");
   }
 
-  TEST_CASE("only the first attempt is cut: the retry resumes with Range and If-Range") {
-    FaultServer server;
-    REQUIRE_SERVER(server);
-    TempDir dir;
+  TEST_CASE_FIXTURE(FaultCase,
+                    "only the first attempt is cut: the retry resumes with Range and If-Range") {
     const std::string url = server.url("/cutfirst/100000/30000/resume.bin");
-    const Run r = run_gevget(dir, args_for(dir, {url}));
-    check_run(r, 0);
+    const Run r = fetch(dir, {url}, 0);
     INFO(r.describe());
     const Json* d = r.download(url);
     CHECK(str_field(d, "status") == "ok");
@@ -719,13 +497,10 @@ TEST_SUITE("gevget faults") {
            if_range_of(gets[1]) == "Wed, 21 Oct 2015 07:28:00 GMT"));
   }
 
-  TEST_CASE("a Content-Length larger than the body: truncated, retried, failure") {
-    FaultServer server;
-    REQUIRE_SERVER(server);
-    TempDir dir;
+  TEST_CASE_FIXTURE(FaultCase,
+                    "a Content-Length larger than the body: truncated, retried, failure") {
     const std::string url = server.url("/badlen/50000/20000/badlen.bin");
-    const Run r = run_gevget(dir, args_for(dir, {"--retry", "1", url}));
-    check_run(r, 1);
+    const Run r = fetch(dir, {"--retry", "1", url}, 1);
     INFO(r.describe());
     const Json* d = r.download(url);
     CHECK(str_field(d, "status") == "failed");
@@ -735,17 +510,14 @@ TEST_SUITE("gevget faults") {
     CHECK(server.gets("/badlen/").size() == 2);
   }
 
-  TEST_CASE("chunked bodies: complete succeeds, cut short (no 0-chunk) fails after retries") {
-    FaultServer server;
-    REQUIRE_SERVER(server);
-    TempDir dir;
+  TEST_CASE_FIXTURE(
+      FaultCase, "chunked bodies: complete succeeds, cut short (no 0-chunk) fails after retries") {
     const std::string good = server.url("/chunked/30000/chunked.bin");
     const std::string cut = server.url("/chunkcut/30000/12000/chunkcut.bin");
-    const Run r = run_gevget(dir, args_for(dir, {"--retry", "1", good, cut}));
-    check_run(r, 1);
+    const Run r = fetch(dir, {"--retry", "1", good, cut}, 1);
     INFO(r.describe());
-    CHECK(int_field(&*r.json, "ok") == 1);
-    CHECK(int_field(&*r.json, "failed") == 1);
+    CHECK(int_field(r.summary(), "ok") == 1);
+    CHECK(int_field(r.summary(), "failed") == 1);
     CHECK(str_field(r.download(good), "status") == "ok");
     CHECK(read_file(dir.in_dl("chunked.bin")) == body(30000));
     const Json* d = r.download(cut);
@@ -755,14 +527,10 @@ TEST_SUITE("gevget faults") {
     check_failed_leftovers(dir, "chunkcut.bin", body(30000));
   }
 
-  TEST_CASE("503 and 429 with Retry-After: 1, then 200") {
-    FaultServer server;
-    REQUIRE_SERVER(server);
-    TempDir dir;
+  TEST_CASE_FIXTURE(FaultCase, "503 and 429 with Retry-After: 1, then 200") {
     const std::string busy = server.url("/busy/503/2/5000/busy.bin");
     const std::string many = server.url("/busy/429/1/6000/many.bin");
-    const Run r = run_gevget(dir, args_for(dir, {"--retry", "3", busy, many}));
-    check_run(r, 0);
+    const Run r = fetch(dir, {"--retry", "3", busy, many}, 0);
     INFO(r.describe());
     const Json* d = r.download(busy);
     CHECK(str_field(d, "status") == "ok");
@@ -779,16 +547,12 @@ TEST_SUITE("gevget faults") {
     CHECK(server.gets("/busy/429/").size() == 2);
   }
 
-  TEST_CASE("404 is never retried; 500 is") {
-    FaultServer server;
-    REQUIRE_SERVER(server);
-    TempDir dir;
+  TEST_CASE_FIXTURE(FaultCase, "404 is never retried; 500 is") {
     const std::string missing = server.url("/err/404/missing.bin");
     const std::string broken = server.url("/err/500/broken.bin");
-    const Run r = run_gevget(dir, args_for(dir, {"--retry", "2", missing, broken}));
-    check_run(r, 1);
+    const Run r = fetch(dir, {"--retry", "2", missing, broken}, 1);
     INFO(r.describe());
-    CHECK(int_field(&*r.json, "failed") == 2);
+    CHECK(int_field(r.summary(), "failed") == 2);
     const Json* d = r.download(missing);
     CHECK(str_field(d, "status") == "failed");
     CHECK(int_field(d, "attempts") == 1);
@@ -808,13 +572,9 @@ TEST_SUITE("gevget faults") {
     for (const std::string& f : list_dir(dir.dl)) CHECK(f.find(".part") != std::string::npos);
   }
 
-  TEST_CASE("a redirect loop fails naming redirects and is not retried") {
-    FaultServer server;
-    REQUIRE_SERVER(server);
-    TempDir dir;
+  TEST_CASE_FIXTURE(FaultCase, "a redirect loop fails naming redirects and is not retried") {
     const std::string url = server.url("/loop/a");
-    const Run r = run_gevget(dir, args_for(dir, {"--retry", "3", "--max-redirects", "5", url}));
-    check_run(r, 1);
+    const Run r = fetch(dir, {"--retry", "3", "--max-redirects", "5", url}, 1);
     INFO(r.describe());
     const Json* d = r.download(url);
     CHECK(str_field(d, "status") == "failed");
@@ -827,13 +587,11 @@ TEST_SUITE("gevget faults") {
     CHECK(list_dir(dir.dl).empty());
   }
 
-  TEST_CASE("a redirect chain (301, 302, 303, 307, 308; absolute and relative) ends at the file") {
-    FaultServer server;
-    REQUIRE_SERVER(server);
-    TempDir dir;
+  TEST_CASE_FIXTURE(
+      FaultCase,
+      "a redirect chain (301, 302, 303, 307, 308; absolute and relative) ends at the file") {
     const std::string url = server.url("/redir/4/3000/chain.bin");
-    const Run r = run_gevget(dir, args_for(dir, {url}));
-    check_run(r, 0);
+    const Run r = fetch(dir, {url}, 0);
     INFO(r.describe());
     const Json* d = r.download(url);
     CHECK(str_field(d, "status") == "ok");
@@ -843,53 +601,25 @@ TEST_SUITE("gevget faults") {
     CHECK(server.gets("/redir/").size() == 5);
   }
 
-  TEST_CASE("a server that ignores Range and cuts the first response: the retry restarts at 0") {
-    FaultServer server;
-    REQUIRE_SERVER(server);
-    TempDir dir;
-    const std::string url = server.url("/norange/100000/40000/norange.bin");
-    const Run r = run_gevget(dir, args_for(dir, {url}));
-    check_run(r, 0);
-    INFO(r.describe());
-    const Json* d = r.download(url);
-    CHECK(str_field(d, "status") == "ok");
-    CHECK(int_field(d, "attempts") == 2);
-    CHECK(int_field(d, "http_status") == 200);
-    const auto got = read_file(dir.in_dl("norange.bin"));
-    REQUIRE(got.has_value());
-    CHECK(got->size() == 100000);  // no garbage appended
-    CHECK(*got == body(100000));
+  TEST_CASE_FIXTURE(
+      FaultCase,
+      "a server that ignores Range and cuts the first response: the retry restarts at 0") {
+    check_restarted_from_zero("/norange/100000/40000/norange.bin", body(100000));
   }
 
-  TEST_CASE("the ETag changes between attempts: the final file is the new content exactly") {
-    FaultServer server;
-    REQUIRE_SERVER(server);
-    TempDir dir;
-    const std::string url = server.url("/etag/100000/40000/etag.bin");
-    const Run r = run_gevget(dir, args_for(dir, {url}));
-    check_run(r, 0);
-    INFO(r.describe());
-    const Json* d = r.download(url);
-    CHECK(str_field(d, "status") == "ok");
-    CHECK(int_field(d, "attempts") == 2);
-    CHECK(int_field(d, "http_status") == 200);
-    const auto got = read_file(dir.in_dl("etag.bin"));
-    REQUIRE(got.has_value());
-    CHECK(got->size() == 100000);
-    CHECK(*got == body(100000, 2));
+  TEST_CASE_FIXTURE(
+      FaultCase, "the ETag changes between attempts: the final file is the new content exactly") {
+    check_restarted_from_zero("/etag/100000/40000/etag.bin", body(100000, 2));
     const auto gets = server.gets("/etag/");
     INFO(join(gets));
     REQUIRE(gets.size() == 2);
     if (range_of(gets[1]) != "") CHECK(if_range_of(gets[1]) != "");  // Range needs If-Range
   }
 
-  TEST_CASE("slow headers: --timeout gives up (retried), a longer one succeeds") {
-    FaultServer server;
-    REQUIRE_SERVER(server);
-    TempDir dir;
+  TEST_CASE_FIXTURE(FaultCase,
+                    "slow headers: --timeout gives up (retried), a longer one succeeds") {
     const std::string slow = server.url("/slow/3000/1000/slow.bin");
-    Run r = run_gevget(dir, args_for(dir, {"--timeout", "0.3", "--retry", "1", slow}));
-    check_run(r, 1);
+    Run r = fetch(dir, {"--timeout", "0.3", "--retry", "1", slow}, 1);
     {
       INFO(r.describe());
       const Json* d = r.download(slow);
@@ -900,8 +630,7 @@ TEST_SUITE("gevget faults") {
       check_failed_leftovers(dir, "slow.bin", body(1000));
     }
     const std::string ok = server.url("/slow/300/1000/ok.bin");
-    r = run_gevget(dir, args_for(dir, {"--timeout", "3", ok}));
-    check_run(r, 0);
+    r = fetch(dir, {"--timeout", "3", ok}, 0);
     INFO(r.describe());
     CHECK(str_field(r.download(ok), "status") == "ok");
     CHECK(read_file(dir.in_dl("ok.bin")) == body(1000));
@@ -915,8 +644,7 @@ TEST_SUITE("gevget faults") {
     const std::string url = server.url("/file/20000/tls.bin");
     {
       TempDir dir;
-      const Run r = run_gevget(dir, args_for(dir, {"--retry", "2", url}));
-      check_run(r, 4);
+      const Run r = fetch(dir, {"--retry", "2", url}, 4);
       INFO(r.describe());
       const Json* d = r.download(url);
       CHECK(str_field(d, "status") == "failed");
@@ -928,16 +656,14 @@ TEST_SUITE("gevget faults") {
     }
     {
       TempDir dir;
-      const Run r = run_gevget(dir, args_for(dir, {"--ca-file", pki.ca, url}));
-      check_run(r, 0);
+      const Run r = fetch(dir, {"--ca-file", pki.ca, url}, 0);
       INFO(r.describe());
       CHECK(str_field(r.download(url), "status") == "ok");
       CHECK(read_file(dir.in_dl("tls.bin")) == body(20000));
     }
     {
       TempDir dir;
-      const Run r = run_gevget(dir, args_for(dir, {"--insecure", url}));
-      check_run(r, 0);
+      const Run r = fetch(dir, {"--insecure", url}, 0);
       INFO(r.describe());
       CHECK(read_file(dir.in_dl("tls.bin")) == body(20000));
     }
@@ -947,8 +673,7 @@ TEST_SUITE("gevget faults") {
       REQUIRE_SERVER(expired);
       TempDir dir;
       const std::string expired_url = expired.url("/file/20000/expired.bin");
-      const Run r = run_gevget(dir, args_for(dir, {"--ca-file", pki.ca, expired_url}));
-      check_run(r, 4);
+      const Run r = fetch(dir, {"--ca-file", pki.ca, expired_url}, 4);
       INFO(r.describe());
       CHECK(str_field(r.download(expired_url), "status") == "failed");
       CHECK(int_field(r.download(expired_url), "attempts") == 1);
@@ -964,8 +689,7 @@ TEST_SUITE("gevget faults") {
     const std::string url = server.url("/cutfirst/20000/5000/self.bin");
     {
       TempDir dir;
-      const Run r = run_gevget(dir, args_for(dir, {url}));
-      check_run(r, 4);
+      const Run r = fetch(dir, {url}, 4);
       INFO(r.describe());
       CHECK(str_field(r.download(url), "status") == "failed");
       CHECK(list_dir(dir.dl).empty());
@@ -973,8 +697,7 @@ TEST_SUITE("gevget faults") {
     {
       // Over TLS too, a cut first response is resumed.
       TempDir dir;
-      const Run r = run_gevget(dir, args_for(dir, {"-k", url}));
-      check_run(r, 0);
+      const Run r = fetch(dir, {"-k", url}, 0);
       INFO(r.describe());
       const Json* d = r.download(url);
       CHECK(str_field(d, "status") == "ok");
@@ -983,10 +706,7 @@ TEST_SUITE("gevget faults") {
     }
   }
 
-  TEST_CASE("-i FILE with good and bad URLs: per-URL results, exit 1") {
-    FaultServer server;
-    REQUIRE_SERVER(server);
-    TempDir dir;
+  TEST_CASE_FIXTURE(FaultCase, "-i FILE with good and bad URLs: per-URL results, exit 1") {
     const std::string good1 = server.url("/file/1000/good1.bin");
     const std::string bad404 = server.url("/err/404/bad404.bin");
     const std::string good2 = server.url("/file/2000/good2.bin");
@@ -996,15 +716,11 @@ TEST_SUITE("gevget faults") {
                               "  out=renamed.bin\tsha256=" + sha256_hex(body(2000)) + "\n" +
                               badcut + "\n   \n" + good3 + "\n";
     write_file(dir.root + "/urls.txt", input);
-    const Run r =
-        run_gevget(dir, args_for(dir, {"--retry", "1", "-j", "3", "-i", dir.root + "/urls.txt"}));
-    check_run(r, 1);
+    const Run r = fetch(dir, {"--retry", "1", "-j", "3", "-i", dir.root + "/urls.txt"}, 1);
     INFO(r.describe());
-    CHECK(int_field(&*r.json, "ok") == 3);
-    CHECK(int_field(&*r.json, "failed") == 2);
-    const Json* list = r.json->find("downloads");
-    REQUIRE(list != nullptr);
-    CHECK(list->array.size() == 5);
+    CHECK(int_field(r.summary(), "ok") == 3);
+    CHECK(int_field(r.summary(), "failed") == 2);
+    CHECK(gev::test::array_field(r.summary(), "downloads").size() == 5);
     CHECK(str_field(r.download(good1), "status") == "ok");
     CHECK(str_field(r.download(good2), "status") == "ok");
     CHECK(str_field(r.download(good3), "status") == "ok");
@@ -1030,9 +746,8 @@ TEST_SUITE("gevget faults") {
     const std::string url = server.url("/file/4000/sum.bin");
     {
       TempDir dir;
-      const Run r = run_gevget(dir, args_for(dir, {"--retry", "2", "--checksum",
-                                                   "sha256=" + std::string(64, '0'), url}));
-      check_run(r, 5);
+      const Run r =
+          fetch(dir, {"--retry", "2", "--checksum", "sha256=" + std::string(64, '0'), url}, 5);
       INFO(r.describe());
       const Json* d = r.download(url);
       CHECK(str_field(d, "status") == "failed");
@@ -1044,9 +759,7 @@ TEST_SUITE("gevget faults") {
     }
     {
       TempDir dir;
-      const Run r =
-          run_gevget(dir, args_for(dir, {"--checksum", "sha256=" + sha256_hex(body(4000)), url}));
-      check_run(r, 0);
+      const Run r = fetch(dir, {"--checksum", "sha256=" + sha256_hex(body(4000)), url}, 0);
       INFO(r.describe());
       CHECK(read_file(dir.in_dl("sum.bin")) == body(4000));
     }
@@ -1055,21 +768,16 @@ TEST_SUITE("gevget faults") {
       TempDir dir;
       write_file(dir.root + "/urls.txt", url + " sha256=" + std::string(64, 'a') + "\n" +
                                              server.url("/err/404/x.bin") + "\n");
-      const Run r = run_gevget(dir, args_for(dir, {"-i", dir.root + "/urls.txt"}));
-      check_run(r, 5);
+      const Run r = fetch(dir, {"-i", dir.root + "/urls.txt"}, 5);
       INFO(r.describe());
-      CHECK(int_field(&*r.json, "failed") == 2);
+      CHECK(int_field(r.summary(), "failed") == 2);
       CHECK_FALSE(exists(dir.in_dl("sum.bin")));
     }
   }
 
-  TEST_CASE("-c resumes the .part an earlier failed run left") {
-    FaultServer server;
-    REQUIRE_SERVER(server);
-    TempDir dir;
+  TEST_CASE_FIXTURE(FaultCase, "-c resumes the .part an earlier failed run left") {
     const std::string url = server.url("/cutfirst/100000/30000/cont.bin");
-    Run r = run_gevget(dir, args_for(dir, {"--retry", "0", url}));
-    check_run(r, 1);
+    Run r = fetch(dir, {"--retry", "0", url}, 1);
     {
       INFO(r.describe());
       CHECK(int_field(r.download(url), "attempts") == 1);
@@ -1079,8 +787,7 @@ TEST_SUITE("gevget faults") {
       REQUIRE_MESSAGE(part.has_value(), "the .part of a failed download was not kept");
       CHECK(*part == body(30000));
     }
-    r = run_gevget(dir, args_for(dir, {"-c", url}));
-    check_run(r, 0);
+    r = fetch(dir, {"-c", url}, 0);
     INFO(r.describe());
     const Json* d = r.download(url);
     CHECK(str_field(d, "status") == "ok");
@@ -1096,51 +803,39 @@ TEST_SUITE("gevget faults") {
     CHECK(if_range_of(gets[1]) != "");
   }
 
-  TEST_CASE("-c over a .part whose server ignores Range: restarted from zero") {
-    FaultServer server;
-    REQUIRE_SERVER(server);
-    TempDir dir;
+  TEST_CASE_FIXTURE(FaultCase, "-c over a .part whose server ignores Range: restarted from zero") {
     // /norange/N/0 never cuts, claims ranges, always answers 200 with the whole body.
     const std::string url = server.url("/norange/50000/0/stale.bin");
     ::mkdir(dir.dl.c_str(), 0755);
     write_file(dir.in_dl("stale.bin.part"), std::string(20000, 'X'));
-    const Run r = run_gevget(dir, args_for(dir, {"-c", url}));
-    check_run(r, 0);
+    const Run r = fetch(dir, {"-c", url}, 0);
     INFO(r.describe());
     CHECK(str_field(r.download(url), "status") == "ok");
     CHECK(read_file(dir.in_dl("stale.bin")) == body(50000));  // no stale bytes kept
   }
 
-  TEST_CASE("an existing file is skipped unless --overwrite") {
-    FaultServer server;
-    REQUIRE_SERVER(server);
-    TempDir dir;
+  TEST_CASE_FIXTURE(FaultCase, "an existing file is skipped unless --overwrite") {
     const std::string url = server.url("/file/1500/exists.bin");
     ::mkdir(dir.dl.c_str(), 0755);
     write_file(dir.in_dl("exists.bin"), "old contents");
-    Run r = run_gevget(dir, args_for(dir, {url}));
-    check_run(r, 0);
+    Run r = fetch(dir, {url}, 0);
     {
       INFO(r.describe());
-      CHECK(int_field(&*r.json, "skipped") == 1);
+      CHECK(int_field(r.summary(), "skipped") == 1);
       CHECK(str_field(r.download(url), "status") == "skipped");
       CHECK(read_file(dir.in_dl("exists.bin")) == std::string("old contents"));
       CHECK(server.gets("/file/").empty());
     }
-    r = run_gevget(dir, args_for(dir, {"--overwrite", url}));
-    check_run(r, 0);
+    r = fetch(dir, {"--overwrite", url}, 0);
     INFO(r.describe());
     CHECK(str_field(r.download(url), "status") == "ok");
     CHECK(read_file(dir.in_dl("exists.bin")) == body(1500));
   }
 
-  TEST_CASE("-x 4 splits a large file over ranged connections; the result is identical") {
-    FaultServer server;
-    REQUIRE_SERVER(server);
-    TempDir dir;
+  TEST_CASE_FIXTURE(FaultCase,
+                    "-x 4 splits a large file over ranged connections; the result is identical") {
     const std::string url = server.url("/file/1048576/split.bin");
-    const Run r = run_gevget(dir, args_for(dir, {"-x", "4", "--min-split-size", "64k", url}));
-    check_run(r, 0);
+    const Run r = fetch(dir, {"-x", "4", "--min-split-size", "64k", url}, 0);
     INFO(r.describe());
     CHECK(str_field(r.download(url), "status") == "ok");
     CHECK(read_file(dir.in_dl("split.bin")) == body(1048576));
@@ -1151,14 +846,9 @@ TEST_SUITE("gevget faults") {
     CHECK(range_of(gets.at(0)) == "bytes=0-");
   }
 
-  TEST_CASE("-x 4: segments cut mid-body are retried from where they stopped") {
-    FaultServer server;
-    REQUIRE_SERVER(server);
-    TempDir dir;
+  TEST_CASE_FIXTURE(FaultCase, "-x 4: segments cut mid-body are retried from where they stopped") {
     const std::string url = server.url("/cut/200000/30000/xcut.bin");
-    const Run r = run_gevget(
-        dir, args_for(dir, {"-x", "4", "--min-split-size", "16k", "--retry", "20", url}));
-    check_run(r, 0);
+    const Run r = fetch(dir, {"-x", "4", "--min-split-size", "16k", "--retry", "20", url}, 0);
     INFO(r.describe());
     const Json* d = r.download(url);
     CHECK(str_field(d, "status") == "ok");
@@ -1174,13 +864,10 @@ TEST_SUITE("gevget faults") {
           }) == 1);
   }
 
-  TEST_CASE("-x 4: the ETag changes under a split download: restarted as one stream") {
-    FaultServer server;
-    REQUIRE_SERVER(server);
-    TempDir dir;
+  TEST_CASE_FIXTURE(FaultCase,
+                    "-x 4: the ETag changes under a split download: restarted as one stream") {
     const std::string url = server.url("/etag/200000/40000/xetag.bin");
-    const Run r = run_gevget(dir, args_for(dir, {"-x", "4", "--min-split-size", "16k", url}));
-    check_run(r, 0);
+    const Run r = fetch(dir, {"-x", "4", "--min-split-size", "16k", url}, 0);
     INFO(r.describe());
     INFO(join(server.gets("/etag/")));
     const Json* d = r.download(url);
@@ -1193,23 +880,17 @@ TEST_SUITE("gevget faults") {
     CHECK(r.output.find("failed with") == std::string::npos);  // no escaped greenlet error
   }
 
-  TEST_CASE("-x 4 against a server that claims ranges but ignores them: one stream") {
-    FaultServer server;
-    REQUIRE_SERVER(server);
-    TempDir dir;
+  TEST_CASE_FIXTURE(FaultCase,
+                    "-x 4 against a server that claims ranges but ignores them: one stream") {
     const std::string url = server.url("/norange/300000/0/xnr.bin");
-    const Run r = run_gevget(dir, args_for(dir, {"-x", "4", "--min-split-size", "16k", url}));
-    check_run(r, 0);
+    const Run r = fetch(dir, {"-x", "4", "--min-split-size", "16k", url}, 0);
     INFO(r.describe());
     CHECK(str_field(r.download(url), "status") == "ok");
     CHECK(read_file(dir.in_dl("xnr.bin")) == body(300000));
     CHECK(server.gets("/norange/").size() == 1);
   }
 
-  TEST_CASE("SIGTERM mid-download: exit 143, .part kept; -c then completes it") {
-    FaultServer server;
-    REQUIRE_SERVER(server);
-    TempDir dir;
+  TEST_CASE_FIXTURE(FaultCase, "SIGTERM mid-download: exit 143, .part kept; -c then completes it") {
     // 4 KB every 20 ms: 400 KB take about 2 s.
     const std::string url = server.url("/drip/400000/4096/20/sig.bin");
     const std::string part_path = dir.in_dl("sig.bin.part");
@@ -1233,8 +914,7 @@ TEST_SUITE("gevget faults") {
       CHECK(body(400000).compare(0, part->size(), *part) == 0);
       CHECK(exists(dir.in_dl("sig.bin.part.gevget")));
     }
-    r = run_gevget(dir, args_for(dir, {"-c", url}));
-    check_run(r, 0);
+    r = fetch(dir, {"-c", url}, 0);
     INFO(r.describe());
     const Json* d = r.download(url);
     CHECK(str_field(d, "status") == "ok");
@@ -1248,17 +928,13 @@ TEST_SUITE("gevget faults") {
     CHECK(range_of(gets[1]) != "bytes=0-");
   }
 
-  TEST_CASE("-c with a .part already complete (416) or longer than the file") {
-    FaultServer server;
-    REQUIRE_SERVER(server);
-    TempDir dir;
+  TEST_CASE_FIXTURE(FaultCase, "-c with a .part already complete (416) or longer than the file") {
     ::mkdir(dir.dl.c_str(), 0755);
     const std::string complete = server.url("/file/1000/complete.bin");
     const std::string longer = server.url("/file/1000/longer.bin");
     write_file(dir.in_dl("complete.bin.part"), body(1000));
     write_file(dir.in_dl("longer.bin.part"), body(1500));
-    const Run r = run_gevget(dir, args_for(dir, {"-c", complete, longer}));
-    check_run(r, 0);
+    const Run r = fetch(dir, {"-c", complete, longer}, 0);
     INFO(r.describe());
     CHECK(str_field(r.download(complete), "status") == "ok");
     CHECK(str_field(r.download(longer), "status") == "ok");
@@ -1267,16 +943,12 @@ TEST_SUITE("gevget faults") {
     CHECK(list_dir(dir.dl) == std::vector<std::string>{"complete.bin", "longer.bin"});
   }
 
-  TEST_CASE("two downloads of one run never share a file") {
-    FaultServer server;
-    REQUIRE_SERVER(server);
-    TempDir dir;
+  TEST_CASE_FIXTURE(FaultCase, "two downloads of one run never share a file") {
     const std::vector<std::pair<std::string, std::uint64_t>> urls = {
         {server.url("/cd/same.bin/100"), 100},
         {server.url("/cd/same.bin/200"), 200},
         {server.url("/file/300/same.bin"), 300}};
-    const Run r = run_gevget(dir, args_for(dir, {urls[0].first, urls[1].first, urls[2].first}));
-    check_run(r, 0);
+    const Run r = fetch(dir, {urls[0].first, urls[1].first, urls[2].first}, 0);
     INFO(r.describe());
     CHECK(list_dir(dir.dl) == std::vector<std::string>{"same.bin", "same.bin.1", "same.bin.2"});
     std::vector<std::string> files;

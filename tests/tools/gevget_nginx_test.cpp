@@ -26,6 +26,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -33,9 +34,15 @@
 #include <vector>
 
 #include "net/ssl_support.hpp"
+#include "tools/json_reader.hpp"
 
 using namespace std::chrono_literals;
+using gev::test::array_field;
 using gev::test::ChildProcess;
+using gev::test::int_field;
+using gev::test::Json;
+using gev::test::str_field;
+using gev::test::type_field;
 
 namespace {
 
@@ -186,225 +193,6 @@ std::string random_bytes(std::size_t n, Rng& rng) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// A small JSON reader for the --json summary
-
-struct Json {
-  enum class Type { missing, null, boolean, number, string, array, object };
-  Type type = Type::missing;
-  bool b = false;
-  double n = 0;
-  std::string s;
-  std::vector<Json> items;
-  std::vector<std::pair<std::string, Json>> members;
-
-  const Json& operator[](const std::string& key) const {
-    for (const auto& [k, v] : members) {
-      if (k == key) return v;
-    }
-    return missing_value();
-  }
-  const Json& operator[](std::size_t i) const {
-    return i < items.size() ? items[i] : missing_value();
-  }
-  bool is_missing() const { return type == Type::missing; }
-  bool is_null() const { return type == Type::null; }
-  long long integer() const { return type == Type::number ? static_cast<long long>(n) : -1; }
-  std::string str() const { return type == Type::string ? s : "<not a string>"; }
-  std::size_t size() const { return items.size(); }
-  static const Json& missing_value() {
-    static const Json m;
-    return m;
-  }
-};
-
-class JsonReader {
- public:
-  explicit JsonReader(std::string_view text) : t_(text) {}
-  bool parse(Json& out) {
-    if (!value(out)) return false;
-    ws();
-    return i_ == t_.size();
-  }
-
- private:
-  std::string_view t_;
-  std::size_t i_ = 0;
-
-  void ws() {
-    while (i_ < t_.size() && (t_[i_] == ' ' || t_[i_] == '\n' || t_[i_] == '\r' || t_[i_] == '\t'))
-      ++i_;
-  }
-  bool literal(std::string_view word) {
-    if (t_.substr(i_, word.size()) != word) return false;
-    i_ += word.size();
-    return true;
-  }
-  bool value(Json& v) {
-    ws();
-    if (i_ >= t_.size()) return false;
-    const char c = t_[i_];
-    if (c == '{') return object(v);
-    if (c == '[') return array(v);
-    if (c == '"') {
-      v.type = Json::Type::string;
-      return string(v.s);
-    }
-    if (literal("null")) {
-      v.type = Json::Type::null;
-      return true;
-    }
-    if (literal("true") || literal("false")) {
-      v.type = Json::Type::boolean;
-      v.b = t_[i_ - 1] == 'e' && t_[i_ - 2] == 'u';
-      return true;
-    }
-    return number(v);
-  }
-  bool number(Json& v) {
-    const std::size_t start = i_;
-    while (i_ < t_.size() && std::string_view("+-0123456789.eE").find(t_[i_]) != std::string::npos)
-      ++i_;
-    if (i_ == start) return false;
-    const std::string text(t_.substr(start, i_ - start));
-    char* end = nullptr;
-    v.n = std::strtod(text.c_str(), &end);
-    v.type = Json::Type::number;
-    return end == text.c_str() + text.size();
-  }
-  static void utf8(std::string& out, unsigned cp) {
-    if (cp < 0x80) {
-      out += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-      out += static_cast<char>(0xc0 | (cp >> 6));
-      out += static_cast<char>(0x80 | (cp & 0x3f));
-    } else if (cp < 0x10000) {
-      out += static_cast<char>(0xe0 | (cp >> 12));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
-      out += static_cast<char>(0x80 | (cp & 0x3f));
-    } else {
-      out += static_cast<char>(0xf0 | (cp >> 18));
-      out += static_cast<char>(0x80 | ((cp >> 12) & 0x3f));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
-      out += static_cast<char>(0x80 | (cp & 0x3f));
-    }
-  }
-  bool hex4(unsigned& cp) {
-    if (i_ + 4 > t_.size()) return false;
-    cp = 0;
-    for (int k = 0; k < 4; ++k) {
-      const char c = t_[i_++];
-      cp <<= 4;
-      if (c >= '0' && c <= '9') {
-        cp |= static_cast<unsigned>(c - '0');
-      } else if (c >= 'a' && c <= 'f') {
-        cp |= static_cast<unsigned>(c - 'a' + 10);
-      } else if (c >= 'A' && c <= 'F') {
-        cp |= static_cast<unsigned>(c - 'A' + 10);
-      } else {
-        return false;
-      }
-    }
-    return true;
-  }
-  bool string(std::string& out) {
-    ++i_;  // the opening quote
-    while (i_ < t_.size()) {
-      const char c = t_[i_++];
-      if (c == '"') return true;
-      if (static_cast<unsigned char>(c) < 0x20) return false;
-      if (c != '\\') {
-        out += c;
-        continue;
-      }
-      if (i_ >= t_.size()) return false;
-      const char e = t_[i_++];
-      switch (e) {
-        case '"':
-          out += '"';
-          break;
-        case '\\':
-          out += '\\';
-          break;
-        case '/':
-          out += '/';
-          break;
-        case 'b':
-          out += '\b';
-          break;
-        case 'f':
-          out += '\f';
-          break;
-        case 'n':
-          out += '\n';
-          break;
-        case 'r':
-          out += '\r';
-          break;
-        case 't':
-          out += '\t';
-          break;
-        case 'u': {
-          unsigned cp;
-          if (!hex4(cp)) return false;
-          if (cp >= 0xd800 && cp < 0xdc00) {
-            unsigned low;
-            if (!literal("\\u") || !hex4(low) || low < 0xdc00 || low >= 0xe000) return false;
-            cp = 0x10000 + ((cp - 0xd800) << 10) + (low - 0xdc00);
-          }
-          utf8(out, cp);
-          break;
-        }
-        default:
-          return false;
-      }
-    }
-    return false;
-  }
-  bool array(Json& v) {
-    v.type = Json::Type::array;
-    ++i_;
-    ws();
-    if (i_ < t_.size() && t_[i_] == ']') {
-      ++i_;
-      return true;
-    }
-    for (;;) {
-      v.items.emplace_back();
-      if (!value(v.items.back())) return false;
-      ws();
-      if (i_ >= t_.size()) return false;
-      const char c = t_[i_++];
-      if (c == ']') return true;
-      if (c != ',') return false;
-    }
-  }
-  bool object(Json& v) {
-    v.type = Json::Type::object;
-    ++i_;
-    ws();
-    if (i_ < t_.size() && t_[i_] == '}') {
-      ++i_;
-      return true;
-    }
-    for (;;) {
-      ws();
-      if (i_ >= t_.size() || t_[i_] != '"') return false;
-      std::string key;
-      if (!string(key)) return false;
-      ws();
-      if (i_ >= t_.size() || t_[i_++] != ':') return false;
-      v.members.emplace_back(std::move(key), Json{});
-      if (!value(v.members.back().second)) return false;
-      ws();
-      if (i_ >= t_.size()) return false;
-      const char c = t_[i_++];
-      if (c == '}') return true;
-      if (c != ',') return false;
-    }
-  }
-};
-
-// ---------------------------------------------------------------------------------------------
 // nginx on loopback, with an access log of the requests gevget made
 
 struct LogLine {
@@ -550,9 +338,14 @@ long long range_start(const LogLine& l) {
 struct Result {
   int code = -1;  // exit status; -1: killed by a signal or still running at the limit
   std::string output;
-  Json json;
-  bool json_ok = false;
   std::string json_text;
+  std::optional<Json> json;
+
+  // The summary (nullptr when there is none) and its entry for `url`.
+  const Json* summary() const { return json ? &*json : nullptr; }
+  const Json* download(const std::string& url) const {
+    return gev::test::download_entry(summary(), url);
+  }
 };
 
 std::string tail(const std::string& s, std::size_t n = 3000) {
@@ -592,7 +385,7 @@ struct Fixture {
     r.code = child.wait_exit(limit, pause_briefly);
     r.output = child.output();
     r.json_text = read_file(json_path(run));
-    r.json_ok = JsonReader(r.json_text).parse(r.json);
+    r.json = gev::test::parse_json(r.json_text);
     return r;
   }
 
@@ -616,27 +409,18 @@ struct Fixture {
   }
 };
 
-#define CHECK_RESULT(r, expected_code)                                            \
-  do {                                                                            \
-    INFO("gevget output:\n" << tail((r).output));                                 \
-    INFO("json: " << tail((r).json_text, 1500));                                  \
-    CHECK((r).code == (expected_code));                                           \
-    CHECK((r).json_ok);                                                           \
-    if ((r).json_ok) CHECK((r).json["exit_status"].integer() == (expected_code)); \
+#define CHECK_RESULT(r, expected_code)                                               \
+  do {                                                                               \
+    INFO("gevget output:\n" << tail((r).output));                                    \
+    INFO("json: " << tail((r).json_text, 1500));                                     \
+    CHECK((r).code == (expected_code));                                              \
+    CHECK((r).json.has_value());                                                     \
+    if ((r).json) CHECK(int_field((r).summary(), "exit_status") == (expected_code)); \
   } while (0)
 
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() &&
          s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-// The summary entry whose url is URL (a missing value if there is none).
-const Json& download_for(const Json& summary, const std::string& url) {
-  const Json& list = summary["downloads"];
-  for (const Json& d : list.items) {
-    if (d["url"].str() == url) return d;
-  }
-  return Json::missing_value();
 }
 
 }  // namespace
@@ -678,22 +462,25 @@ TEST_CASE("gevget: 1000 small files and 3 large ones from an input file, -j 50")
                      << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()
                      << " s");
   CHECK_RESULT(r, 0);
-  CHECK(r.json["ok"].integer() == 1003);
-  CHECK(r.json["failed"].integer() == 0);
-  CHECK(r.json["skipped"].integer() == 0);
-  CHECK(r.json["bytes"].integer() == total);
-  CHECK(r.json["downloads"].size() == 1003);
+  CHECK(int_field(r.summary(), "ok") == 1003);
+  CHECK(int_field(r.summary(), "failed") == 0);
+  CHECK(int_field(r.summary(), "skipped") == 0);
+  CHECK(int_field(r.summary(), "bytes") == total);
+  CHECK(array_field(r.summary(), "downloads").size() == 1003);
   int bad_entries = 0;
-  for (const Json& d : r.json["downloads"].items) {
-    const std::string file = d["file"].str();
+  for (const Json& entry : array_field(r.summary(), "downloads")) {
+    const Json* d = &entry;
+    const std::string file = str_field(d, "file");
     const std::string name = file.substr(file.rfind('/') + 1);
-    const bool good = d["status"].str() == "ok" && sizes.count(name) == 1 &&
-                      d["bytes"].integer() == sizes[name] && d["error"].is_null() &&
-                      d["http_status"].integer() == 200 && d["attempts"].integer() == 1;
+    const bool good = str_field(d, "status") == "ok" && sizes.count(name) == 1 &&
+                      int_field(d, "bytes") == sizes[name] &&
+                      type_field(d, "error") == Json::Type::Null &&
+                      int_field(d, "http_status") == 200 && int_field(d, "attempts") == 1;
     if (!good && ++bad_entries <= 5) {
-      MESSAGE("unexpected entry: url=" << d["url"].str() << " file=" << file << " status="
-                                       << d["status"].str() << " bytes=" << d["bytes"].integer()
-                                       << " http_status=" << d["http_status"].integer());
+      MESSAGE("unexpected entry: url=" << str_field(d, "url") << " file=" << file
+                                       << " status=" << str_field(d, "status")
+                                       << " bytes=" << int_field(d, "bytes")
+                                       << " http_status=" << int_field(d, "http_status"));
     }
   }
   CHECK(bad_entries == 0);
@@ -740,11 +527,11 @@ TEST_CASE("gevget: resume after kill -9 with -c; without -c the .part restarts f
   CHECK(sha256_file(final_name) == hash);
   CHECK_FALSE(exists(part));
   CHECK_FALSE(exists(part + ".gevget"));
-  CHECK(r.json["ok"].integer() == 1);
-  const Json& d = download_for(r.json, url);
-  CHECK(d["status"].str() == "ok");
-  CHECK(d["bytes"].integer() > 0);
-  CHECK(d["bytes"].integer() < static_cast<long long>(64 * kMiB));  // only the rest came
+  CHECK(int_field(r.summary(), "ok") == 1);
+  const Json* d = r.download(url);
+  CHECK(str_field(d, "status") == "ok");
+  CHECK(int_field(d, "bytes") > 0);
+  CHECK(int_field(d, "bytes") < static_cast<long long>(64 * kMiB));  // only the rest came
   {
     const auto lines = f.nginx.wait_log("resume", "/big.bin", 1);
     MESSAGE("requests of the resumed run:" << describe(lines));
@@ -768,7 +555,7 @@ TEST_CASE("gevget: resume after kill -9 with -c; without -c the .part restarts f
   CHECK_RESULT(r, 0);
   CHECK(sha256_file(final_name) == hash);
   CHECK_FALSE(exists(part));
-  CHECK(download_for(r.json, url)["bytes"].integer() == static_cast<long long>(64 * kMiB));
+  CHECK(int_field(r.download(url), "bytes") == static_cast<long long>(64 * kMiB));
   {
     const auto lines = f.nginx.wait_log("restart", "/big.bin", 1);
     MESSAGE("requests of the restarted run:" << describe(lines));
@@ -793,8 +580,8 @@ TEST_CASE("gevget: -x 4 splits a large file into ranged requests; a small one st
     Result r = f.run("split", {f.nginx.url("/split.bin"), "-d", f.out, "-x", "4"});
     CHECK_RESULT(r, 0);
     CHECK(sha256_file(f.out + "/split.bin") == big);
-    CHECK(r.json["ok"].integer() == 1);
-    CHECK(r.json["bytes"].integer() == static_cast<long long>(32 * kMiB));
+    CHECK(int_field(r.summary(), "ok") == 1);
+    CHECK(int_field(r.summary(), "bytes") == static_cast<long long>(32 * kMiB));
     CHECK(list_tree(f.out) == std::vector<std::string>{"split.bin"});
     const auto lines = f.nginx.wait_log("split", "/split.bin", 2);
     MESSAGE("requests:" << describe(lines));
@@ -850,9 +637,9 @@ TEST_CASE("gevget: a split download killed with -9 resumes its segments with -c 
   CHECK_RESULT(r, 0);
   CHECK(sha256_file(final_name) == hash);
   CHECK(list_tree(f.out) == std::vector<std::string>{"seg.bin"});
-  const Json& d = download_for(r.json, url);
-  CHECK(d["bytes"].integer() > 0);
-  CHECK(d["bytes"].integer() < static_cast<long long>(60 * kMiB));  // the segments' rest only
+  const Json* d = r.download(url);
+  CHECK(int_field(d, "bytes") > 0);
+  CHECK(int_field(d, "bytes") < static_cast<long long>(60 * kMiB));  // the segments' rest only
   const auto lines = f.nginx.wait_log("seg-resume", "/seg.bin", 1);
   MESSAGE("requests of the resumed run:" << describe(lines));
   long long sent = 0, mid_segment = 0;
@@ -911,7 +698,7 @@ TEST_CASE("gevget: -c when the file changed on the server restarts from zero (If
     if (l.status == "200" && l.bytes == static_cast<long long>(32 * kMiB)) full = true;
   }
   CHECK(full);
-  CHECK(download_for(r.json, url)["bytes"].integer() == static_cast<long long>(32 * kMiB));
+  CHECK(int_field(r.download(url), "bytes") == static_cast<long long>(32 * kMiB));
 }
 
 TEST_CASE("gevget: -c with a .part that is already complete") {
@@ -948,16 +735,16 @@ TEST_CASE("gevget: two URLs with one name get NAME and NAME.1; -i - reads standa
   child->close_input();
   Result r = f.finish(*child, "stdin");
   CHECK_RESULT(r, 0);
-  CHECK(r.json["ok"].integer() == 3);
+  CHECK(int_field(r.summary(), "ok") == 3);
   CHECK(list_tree(f.out) == std::vector<std::string>{"same.bin", "same.bin.1", "third.bin"});
   CHECK(sha256_file(f.out + "/same.bin") == a);  // the first in the input keeps the name
   CHECK(sha256_file(f.out + "/same.bin.1") == b);
   CHECK(sha256_file(f.out + "/third.bin") == c);
   for (const auto& [url, hash] : by_url) {  // each entry names the file it wrote
-    const Json& d = download_for(r.json, url);
-    INFO(url << " -> " << d["file"].str());
-    CHECK(d["status"].str() == "ok");
-    const std::string file = d["file"].str();
+    const Json* d = r.download(url);
+    INFO(url << " -> " << str_field(d, "file"));
+    CHECK(str_field(d, "status") == "ok");
+    const std::string file = str_field(d, "file");
     const std::string name = file.substr(file.rfind('/') + 1);
     CHECK(sha256_file(f.out + "/" + name) == hash);
   }
@@ -984,8 +771,8 @@ TEST_CASE("gevget: SIGINT stops with 130 and keeps the .part; -c completes it") 
   CHECK_FALSE(exists(final_name));
   CHECK(exists(part));
   CHECK(file_size(part) < static_cast<long long>(48 * kMiB));
-  const Json& d = download_for(r.json, url);
-  CHECK(d["status"].str() == "interrupted");
+  const Json* d = r.download(url);
+  CHECK(str_field(d, "status") == "interrupted");
   CHECK(r.output.find("interrupted") != std::string::npos);  // the summary says so
 
   r = f.run("int-resume", {url, "-d", f.out, "-c"});
@@ -1014,17 +801,17 @@ TEST_CASE("gevget: an existing file is skipped unless --overwrite") {
   Result r = f.run("skip", {url, "-d", f.out});
   CHECK_RESULT(r, 0);
   CHECK(read_file(f.out + "/exist.bin") == "old content\n");
-  CHECK(r.json["skipped"].integer() == 1);
-  CHECK(r.json["ok"].integer() == 0);
-  CHECK(download_for(r.json, url)["status"].str() == "skipped");
+  CHECK(int_field(r.summary(), "skipped") == 1);
+  CHECK(int_field(r.summary(), "ok") == 0);
+  CHECK(str_field(r.download(url), "status") == "skipped");
   CHECK(list_tree(f.out) == std::vector<std::string>{"exist.bin"});
 
   r = f.run("overwrite", {url, "-d", f.out, "--overwrite"});
   CHECK_RESULT(r, 0);
   CHECK(sha256_file(f.out + "/exist.bin") == hash);
-  CHECK(r.json["ok"].integer() == 1);
-  CHECK(r.json["skipped"].integer() == 0);
-  CHECK(download_for(r.json, url)["status"].str() == "ok");
+  CHECK(int_field(r.summary(), "ok") == 1);
+  CHECK(int_field(r.summary(), "skipped") == 0);
+  CHECK(str_field(r.download(url), "status") == "ok");
   CHECK(list_tree(f.out) == std::vector<std::string>{"exist.bin"});
 }
 
@@ -1041,7 +828,7 @@ TEST_CASE("gevget: -o, usage errors (exit 2) and a 404 (exit 1)") {
     CHECK_RESULT(r, 0);
     CHECK(sha256_file(f.out + "/renamed.dat") == hash);
     CHECK(list_tree(f.out) == std::vector<std::string>{"renamed.dat"});
-    CHECK(ends_with(download_for(r.json, url)["file"].str(), "renamed.dat"));
+    CHECK(ends_with(str_field(r.download(url), "file"), "renamed.dat"));
   }
   SUBCASE("usage errors") {
     const std::vector<std::pair<std::string, std::vector<std::string>>> cases = {
@@ -1074,13 +861,13 @@ TEST_CASE("gevget: -o, usage errors (exit 2) and a 404 (exit 1)") {
     Result r = f.run("404", {url, "-d", f.out});
     CHECK_RESULT(r, 1);
     CHECK(r.output.find(url) != std::string::npos);  // the summary names the failed URL
-    CHECK(r.json["failed"].integer() == 1);
-    CHECK(r.json["ok"].integer() == 0);
-    const Json& d = download_for(r.json, url);
-    CHECK(d["status"].str() == "failed");
-    CHECK(d["http_status"].integer() == 404);
-    CHECK(d["attempts"].integer() == 1);  // a 404 is not retried
-    CHECK(d["error"].type == Json::Type::string);
+    CHECK(int_field(r.summary(), "failed") == 1);
+    CHECK(int_field(r.summary(), "ok") == 0);
+    const Json* d = r.download(url);
+    CHECK(str_field(d, "status") == "failed");
+    CHECK(int_field(d, "http_status") == 404);
+    CHECK(int_field(d, "attempts") == 1);  // a 404 is not retried
+    CHECK(type_field(d, "error") == Json::Type::String);
     CHECK_FALSE(exists(f.out + "/missing.bin"));
     CHECK_MESSAGE(!exists(f.out + "/missing.bin.part"), "a 404 left a .part file");
     CHECK(f.nginx.wait_log("404", "/missing.bin", 1).size() == 1);
@@ -1100,7 +887,7 @@ TEST_CASE("gevget: --checksum sha256") {
     Result r = f.run("sum-ok", {url, "-d", f.out, "--checksum", "sha256=" + hash});
     CHECK_RESULT(r, 0);
     CHECK(sha256_file(f.out + "/sum.bin") == hash);
-    CHECK(r.json["ok"].integer() == 1);
+    CHECK(int_field(r.summary(), "ok") == 1);
   }
   SUBCASE("right, upper-case hex") {
     std::string upper = hash;
@@ -1114,18 +901,18 @@ TEST_CASE("gevget: --checksum sha256") {
     CHECK_RESULT(r, 5);
     CHECK_FALSE(exists(f.out + "/sum.bin"));
     CHECK_FALSE(exists(f.out + "/sum.bin.part"));  // a mismatch deletes the .part
-    const Json& d = download_for(r.json, url);
-    CHECK(d["status"].str() == "failed");
-    CHECK(d["attempts"].integer() == 1);  // never retried
-    CHECK(r.json["failed"].integer() == 1);
+    const Json* d = r.download(url);
+    CHECK(str_field(d, "status") == "failed");
+    CHECK(int_field(d, "attempts") == 1);  // never retried
+    CHECK(int_field(r.summary(), "failed") == 1);
   }
   SUBCASE("in the input file: one right, one wrong") {
     write_file(f.work / "list.txt", url + "  sha256=" + hash + "\n" + url2 +
                                         "\tout=renamed2.bin sha256=" + wrong + "\n");
     Result r = f.run("sum-list", {"-i", f.work / "list.txt", "-d", f.out});
     CHECK_RESULT(r, 5);
-    CHECK(r.json["ok"].integer() == 1);
-    CHECK(r.json["failed"].integer() == 1);
+    CHECK(int_field(r.summary(), "ok") == 1);
+    CHECK(int_field(r.summary(), "failed") == 1);
     CHECK(sha256_file(f.out + "/sum.bin") == hash);
     CHECK_FALSE(exists(f.out + "/renamed2.bin"));
     CHECK(list_tree(f.out) == std::vector<std::string>{"sum.bin"});
@@ -1159,7 +946,7 @@ TEST_CASE("gevget: Content-Disposition names are sanitized and stay inside -d") 
       f.run("cd", {f.nginx.url("/cd/evil/data.bin"), f.nginx.url("/cd/abs/data.bin"),
                    f.nginx.url("/cd/good/data.bin"), f.nginx.url("/cd/utf8/data.bin"), "-d", out});
   CHECK_RESULT(r, 0);
-  CHECK(r.json["ok"].integer() == 4);
+  CHECK(int_field(r.summary(), "ok") == 4);
   const std::vector<std::string> tree = list_tree(sandbox);
   INFO("sandbox: " << joined(tree));
   for (const std::string& p : tree) {  // nothing outside the output directory
@@ -1179,6 +966,5 @@ TEST_CASE("gevget: Content-Disposition names are sanitized and stay inside -d") 
   CHECK(sha256_file(out + "/gevget-evil.txt") == abs);
   CHECK(sha256_file(out + "/report.pdf") == good);
   CHECK(sha256_file(out + "/na\xc3\xafve.txt") == utf8);
-  CHECK(ends_with(download_for(r.json, f.nginx.url("/cd/good/data.bin"))["file"].str(),
-                  "/report.pdf"));
+  CHECK(ends_with(str_field(r.download(f.nginx.url("/cd/good/data.bin")), "file"), "/report.pdf"));
 }
