@@ -34,6 +34,8 @@
 //   /etag/N/AT            first GET: ETag "v1", seed 1, cut after AT bytes; later GETs: ETag "v2",
 //                         seed 2, whole, Range honoured only when If-Range is absent or "v2"
 //   /slow/MS/N            waits MS milliseconds before the status line, then /file/N
+//   /_stats               "max_in_flight N": the most requests (not counting /_log and
+//                         /_stats) that were being answered at the same time
 //   /_log                 the request log, one line per request:
 //                         "METHOD PATH range=RANGE if-range=IF-RANGE\n"
 //
@@ -76,6 +78,7 @@ constexpr std::size_t kMaxHead = 16 * 1024;
 bool verbose = false;
 std::map<std::string, int> get_counts;  // per path
 std::string request_log;
+int in_flight = 0, max_in_flight = 0;  // requests being answered (for --per-host)
 
 struct Request {
   std::string method, target, path, version;
@@ -209,6 +212,16 @@ class Connection {
       Request req;
       if (!read_request(req)) return;
       log_request(req);
+      const bool counted = req.path.rfind("/_", 0) != 0;
+      struct InFlight {
+        bool on;
+        explicit InFlight(bool on) : on(on) {
+          if (on) max_in_flight = std::max(max_in_flight, ++in_flight);
+        }
+        ~InFlight() {
+          if (on) --in_flight;
+        }
+      } guard(counted);
       if (!handle(req)) return;
     }
   }
@@ -398,6 +411,9 @@ class Connection {
     const std::string route = seg.empty() ? std::string() : seg[0];
     Entity e;
     if (route == "_log") return simple(req, 200, request_log, {});
+    if (route == "_stats") {
+      return simple(req, 200, "max_in_flight " + std::to_string(max_in_flight) + "\n", {});
+    }
     if (route == "file" && num(1)) {
       e.size = *num(1);
       return serve(req, e);

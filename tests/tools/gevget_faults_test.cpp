@@ -191,7 +191,19 @@ struct FaultServer {
   }
 
   // The server's request log (plain HTTP only), one line per request.
-  std::vector<std::string> log() const {
+  std::vector<std::string> log() const { return lines_of("/_log"); }
+
+  // The most requests the server was answering at once (plain HTTP only; -1 if unknown).
+  int max_in_flight() const {
+    const auto lines = lines_of("/_stats");
+    for (const std::string& l : lines) {
+      if (l.rfind("max_in_flight ", 0) == 0) return std::stoi(l.substr(14));
+    }
+    return -1;
+  }
+
+  // The body of GET `path`, as lines (the GET of `path` itself left out).
+  std::vector<std::string> lines_of(const std::string& path) const {
     std::vector<std::string> lines;
     if (tls) return lines;
     const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -205,7 +217,7 @@ struct FaultServer {
     a.sin_port = htons(static_cast<std::uint16_t>(port));
     std::string response;
     if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
-      const std::string req = "GET /_log HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+      const std::string req = "GET " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
       if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size())) {
         char buf[4096];
         for (int i = 0; i < 10000; ++i) {
@@ -221,7 +233,7 @@ struct FaultServer {
     std::istringstream in(response.substr(head_end + 4));
     std::string line;
     while (std::getline(in, line)) {
-      if (line.rfind("GET /_log", 0) != 0) lines.push_back(line);
+      if (line.rfind("GET /_", 0) != 0) lines.push_back(line);
     }
     return lines;
   }
@@ -442,6 +454,34 @@ TEST_SUITE("gevget faults") {
     CHECK(read_file(dir.in_dl("report final.txt")) == body(2000));
     CHECK(file_field_names(r.download(star), "\xE2\x82\xAC rates.txt"));
     CHECK(read_file(dir.in_dl("\xE2\x82\xAC rates.txt")) == body(3000));
+  }
+
+  TEST_CASE_FIXTURE(FaultCase,
+                    "--per-host bounds the connections to one server; -j alone does not") {
+    std::vector<std::string> urls;
+    for (int i = 0; i < 4; ++i) {
+      urls.push_back(server.url("/drip/8000/2000/50/ph" + std::to_string(i) + ".bin"));
+    }
+    std::vector<std::string> args = {"-j", "8", "--per-host", "2"};
+    args.insert(args.end(), urls.begin(), urls.end());
+    fetch(dir, args, 0);
+    const int most = server.max_in_flight();
+    CHECK(most <= 2);  // without the limit all 4 would run at once (the next case)
+    CHECK(most >= 1);
+    for (int i = 0; i < 4; ++i) {
+      CHECK(read_file(dir.in_dl("ph" + std::to_string(i) + ".bin")) == body(8000));
+    }
+  }
+
+  TEST_CASE_FIXTURE(FaultCase, "without --per-host, -j downloads from one server at once") {
+    std::vector<std::string> args = {"-j", "3"};
+    for (int i = 0; i < 4; ++i) {
+      args.push_back(server.url("/drip/8000/2000/50/pj" + std::to_string(i) + ".bin"));
+    }
+    fetch(dir, args, 0);
+    const int most = server.max_in_flight();
+    CHECK(most <= 3);
+    CHECK(most >= 2);  // each body takes 150+ ms: they overlap
   }
 
   TEST_CASE_FIXTURE(FaultCase,
