@@ -1003,6 +1003,39 @@ TEST_SUITE("gevget faults") {
     CHECK(std::unique(files.begin(), files.end()) == files.end());
   }
 
+  TEST_CASE("--connect-timeout: a server that never completes the handshake; retried, then 1") {
+    // A listener that never accepts, its queue full: Linux drops further SYNs, so a connect
+    // to it hangs until the client gives up.
+    const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(listener >= 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    REQUIRE(::listen(listener, 0) == 0);
+    REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+    std::vector<int> fillers;
+    for (int i = 0; i < 4; ++i) {
+      const int c = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+      ::connect(c, reinterpret_cast<sockaddr*>(&a), sizeof a);
+      fillers.push_back(c);
+    }
+    ::usleep(100000);  // let the fillers' handshakes complete into the queue
+    TempDir dir;
+    const std::string url = "http://127.0.0.1:" + std::to_string(ntohs(a.sin_port)) + "/x.bin";
+    const Run r = fetch(dir, {"--connect-timeout", "0.3", "--retry", "1", url}, 1);
+    INFO(r.describe());
+    const Json* d = r.download(url);
+    CHECK(str_field(d, "status") == "failed");
+    CHECK(int_field(d, "attempts") == 2);
+    CHECK(str_field(d, "error").find("timed out") != std::string::npos);
+    CHECK(r.seconds < 20);  // bounded by the timeout, not by the kernel's SYN retries
+    CHECK_FALSE(exists(dir.in_dl("x.bin")));
+    for (int c : fillers) ::close(c);
+    ::close(listener);
+  }
+
   TEST_CASE("usage errors exit 2: -o with several URLs, a bad URL") {
     TempDir dir;
     Run r =
