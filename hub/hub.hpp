@@ -36,13 +36,21 @@ struct ev_async;
 
 namespace gev {
 
+/// The duration type of every gev timeout and delay.
 using Duration = std::chrono::nanoseconds;
 
+/// The hub: one per OS thread, created lazily by get_hub(). It owns a libev loop, runs in its own
+/// fiber, and decides which greenlet runs next. The thread's original stack is the "main
+/// greenlet", so blocking calls made from main() park main and let the hub run everything else.
+///
+/// Thread rules: a hub and everything that belongs to it (greenlets, timeouts, ...) is used only
+/// from its own thread. The one exception is post(), which any thread may call to hand the hub
+/// work. Misuse throws InvalidThreadUseError naming both threads.
 class Hub {
  public:
-  // The calling thread's hub, created on first use.
+  /// The calling thread's hub, created on first use.
   static Hub& current();
-  // The calling thread's hub if it has one, else nullptr. Never creates one.
+  /// The calling thread's hub if it has one, else nullptr. Never creates one.
   static Hub* current_if_exists() noexcept;
 
   Hub(const Hub&) = delete;
@@ -50,26 +58,28 @@ class Hub {
   ~Hub();
 
   // ---- driving the hub from code that has its own main loop -------------------------------
-  // One non-blocking turn: run what is ready, poll I/O and timers without waiting, return.
+  /// One non-blocking turn: run what is ready, poll I/O and timers without waiting, return.
   void run_once();
-  // Let the hub run everything for `d`, then return (the caller sleeps for d).
+  /// Let the hub run everything for `d`, then return (the caller sleeps for d).
   void run_for(Duration d);
 
   // ---- callbacks -----------------------------------------------------------------------------
-  // Thread-safe: run fn on this hub's thread, in the hub (fn must not block; spawn a greenlet
-  // for blocking work). A pending post does not by itself keep the loop alive; hold a KeepAlive
-  // while work is expected from other threads.
+  /// Thread-safe: run fn on this hub's thread, in the hub (fn must not block; spawn a greenlet
+  /// for blocking work). A pending post does not by itself keep the loop alive; hold a KeepAlive
+  /// while work is expected from other threads.
   void post(std::function<void()> fn);
-  // Same thread only: run fn in the hub on the next turn.
+  /// Same thread only: run fn in the hub on the next turn.
   void call_soon(std::function<void()> fn);
-  // Same thread only: run fn in a new bare fiber (gevent's spawn_raw): no result, no links; an
-  // exception escaping fn is reported through the error hook. Returns nothing to join.
+  /// Same thread only: run fn in a new bare fiber (gevent's spawn_raw): no result, no links; an
+  /// exception escaping fn is reported through the error hook. Returns nothing to join.
+  /// `stack_size` 0: the default stack size.
   void spawn_raw(std::function<void()> fn, std::size_t stack_size = 0);
 
-  // While one exists, the loop counts as busy: waits do not raise LoopExit and wait() does not
-  // return. Construct and destroy it on the hub's thread.
+  /// While one exists, the loop counts as busy: waits do not raise LoopExit and wait() does not
+  /// return. Construct and destroy it on the hub's thread.
   class KeepAlive {
    public:
+    /// Keeps `hub` busy until destroyed. Throws InvalidThreadUseError off the hub's thread.
     explicit KeepAlive(Hub& hub = Hub::current());
     KeepAlive(const KeepAlive&) = delete;
     KeepAlive& operator=(const KeepAlive&) = delete;
@@ -80,109 +90,122 @@ class Hub {
   };
 
   // ---- waiting -------------------------------------------------------------------------------
-  // Park the current greenlet until the loop has nothing left to do (gevent.wait()).
-  // Returns false if `timeout` passed first.
+  /// Park the current greenlet until the loop has nothing left to do (gevent.wait()).
+  /// Returns false if `timeout` passed first.
   bool wait_until_idle(std::optional<Duration> timeout = std::nullopt);
-  // Give the other ready greenlets a turn (sleep(0)). A blocking point: may throw an interrupt.
+  /// Give the other ready greenlets a turn (sleep(0)). A blocking point: may throw an interrupt.
   void yield();
-  // For cleanup code that must let others run but cannot throw (destructors): one turn like
-  // yield(), but a kill or Timeout arriving meanwhile stays pending and is raised at this
-  // greenlet's next blocking point. Returns false (without switching) where no switch is
-  // possible: inside the hub or on another thread.
+  /// For cleanup code that must let others run but cannot throw (destructors): one turn like
+  /// yield(), but a kill or Timeout arriving meanwhile stays pending and is raised at this
+  /// greenlet's next blocking point. Returns false (without switching) where no switch is
+  /// possible: inside the hub or on another thread.
   bool yield_deferring_interrupts() noexcept;
-  // Park until a turn in which nothing else was ready or pending (gevent.idle()).
+  /// Park until a turn in which nothing else was ready or pending (gevent.idle()).
   void idle();
 
   // ---- low-level parking, for gev's own primitives ------------------------------------------
-  // Switch out the current greenlet until unpark(). `reason` (a string literal) says what it
-  // waits for. Throws the pending interrupt (kill, Timeout) when resumed by one. Throws
-  // BlockingSwitchOutError when called in the hub itself.
+  /// Switch out the current greenlet until unpark(). `reason` (a string literal) says what it
+  /// waits for. Throws the pending interrupt (kill, Timeout) when resumed by one. Throws
+  /// BlockingSwitchOutError when called in the hub itself.
   void park(const char* reason);
-  // Make a parked fiber ready. A no-op for a fiber that is not parked.
+  /// Make a parked fiber ready. A no-op for a fiber that is not parked.
   void unpark(detail::Fiber& fiber) noexcept;
-  // Throw `error` in `fiber` at its current (or next) blocking point. A kill replaces a pending
-  // timeout; a timeout never replaces a pending kill.
+  /// Throw `error` in `fiber` at its current (or next) blocking point. A kill replaces a pending
+  /// timeout; a timeout never replaces a pending kill.
   void interrupt(detail::Fiber& fiber, std::exception_ptr error, bool is_kill) noexcept;
-  // Direct hand-off, for generators (runtime/generator.hpp): park the current fiber with
-  // `reason`, as park() does, and run `to` at once instead of going through a hub turn. `to`
-  // must be parked, ready (it is taken out of the ready queue) or created and never run (its
-  // first run happens here, and it counts as a live greenlet from now on, as after start(); if
-  // no stack can be had it dies without running and this returns without switching). Returns
-  // when the current fiber is resumed, by unpark() or by another switch_into(); then throws its
-  // pending interrupt, like park(). Throws BlockingSwitchOutError in the hub itself and
-  // std::logic_error when `to` is the current fiber, the hub, running or dead.
+  /// Direct hand-off, for generators (runtime/generator.hpp): park the current fiber with
+  /// `reason`, as park() does, and run `to` at once instead of going through a hub turn. `to`
+  /// must be parked, ready (it is taken out of the ready queue) or created and never run (its
+  /// first run happens here, and it counts as a live greenlet from now on, as after start(); if
+  /// no stack can be had it dies without running and this returns without switching). Returns
+  /// when the current fiber is resumed, by unpark() or by another switch_into(); then throws its
+  /// pending interrupt, like park(). Throws BlockingSwitchOutError in the hub itself and
+  /// std::logic_error when `to` is the current fiber, the hub, running or dead.
   void switch_into(detail::Fiber& to, const char* reason);
-  // created -> ready: the fiber runs on a coming turn, never synchronously.
+  /// created -> ready: the fiber runs on a coming turn, never synchronously.
   void start(detail::Fiber& fiber);
-  // created/ready-but-never-run -> dead, without running. Returns false if it already ran.
+  /// created/ready-but-never-run -> dead, without running. Returns false if it already ran.
   bool cancel_start(detail::Fiber& fiber) noexcept;
 
+  /// The fiber running now (a greenlet, the main greenlet, or the hub's own fiber).
   detail::Fiber& current_fiber() noexcept { return *current_; }
+  /// The main greenlet: the fiber of the thread's original stack.
   detail::Fiber& main_fiber() noexcept;
-  bool in_hub() const noexcept;  // running the hub's own fiber (a callback)?
+  /// Whether the hub's own fiber is running (a callback), where blocking is impossible.
+  bool in_hub() const noexcept;
 
   // ---- thread affinity -----------------------------------------------------------------------
+  /// Whether the caller is on this hub's thread.
   bool in_own_thread() const noexcept { return pthread_equal(pthread_self(), owner_) != 0; }
-  // Throws InvalidThreadUseError naming `what` unless called on this hub's thread.
+  /// Throws InvalidThreadUseError naming `what` unless called on this hub's thread.
   void check_thread(const char* what) const;
 
   // ---- introspection -------------------------------------------------------------------------
+  /// The hub's libev loop.
   struct ev_loop* loop() noexcept {
     return loop_;
   }
+  /// The number of greenlets started and not yet dead (not main, not the hub).
   std::size_t live_greenlets() const noexcept { return live_count_; }
+  /// The number of fibers in the ready queue.
   std::size_t ready_count() const noexcept { return ready_count_; }
-  // The live greenlets, comma-separated: "NAME (STATE[ in REASON])", at most `limit` of them.
+  /// The live greenlets, comma-separated: `NAME (STATE[ in REASON])`, at most `limit` of them.
   std::string describe_fibers(std::size_t limit = 20) const;
-  // Calls fn for every live greenlet (not main, not the hub).
+  /// Calls fn for every live greenlet (not main, not the hub).
   void for_each_greenlet(const std::function<void(detail::Fiber&)>& fn);
+  /// The hub's pool of fiber stacks.
   detail::StackPool& stacks() noexcept { return stacks_; }
-  // Thread-safe (a relaxed atomic): the blocking monitor reads it from its own thread.
+  /// The number of fiber switches so far. Thread-safe (a relaxed atomic): the blocking monitor
+  /// reads it from its own thread.
   std::uint64_t switch_count() const noexcept { return switches_.load(std::memory_order_relaxed); }
 
-  // Longest stretch the hub runs ready greenlets before polling I/O (default 1 ms).
+  /// Sets the longest stretch the hub runs ready greenlets before polling I/O (default 1 ms).
   void set_switch_interval(Duration d) noexcept { switch_interval_ = d; }
+  /// The longest stretch the hub runs ready greenlets before polling I/O (default 1 ms).
   Duration switch_interval() const noexcept { return switch_interval_; }
 
-  // I/O batching for throughput-bound servers (libev's io_collect_interval): a blocking poll
-  // that comes less than `max_delay` after the previous one first sleeps out the rest of it, so
-  // each poll collects more events and every connection more bytes per read and write, with
-  // fewer wake-ups for the peers to pay. It adds up to max_delay of latency to each poll, which
-  // costs request/response traffic; an idle hub is not delayed. Off by default; also
-  // GEV_IO_BATCH_US (microseconds) at hub creation.
+  /// I/O batching for throughput-bound servers (libev's io_collect_interval): a blocking poll
+  /// that comes less than `max_delay` after the previous one first sleeps out the rest of it, so
+  /// each poll collects more events and every connection more bytes per read and write, with
+  /// fewer wake-ups for the peers to pay. It adds up to max_delay of latency to each poll, which
+  /// costs request/response traffic; an idle hub is not delayed. Off by default (zero or a
+  /// negative `max_delay` turns it off); also GEV_IO_BATCH_US (microseconds) at hub creation.
   void set_io_batching(Duration max_delay) noexcept;
+  /// The I/O batching delay; zero when off. See set_io_batching().
   Duration io_batching() const noexcept { return io_batching_; }
 
-  // Poll spin: a hub that runs out of work while events have been coming fast ("hot": its last
-  // sleep in the kernel was short) first polls without blocking for up to this long before it
-  // sleeps. The next event then finds it awake: no wake-up to pay (tens of microseconds on a
-  // virtual machine, charged to the sender too). A spin that finds nothing cools the hub down,
-  // and an idle hub sleeps at once. Default 50 us, or GEV_POLL_SPIN_US at hub creation; zero
-  // turns it off (lowest CPU use, higher latency for request/response traffic). No spin while
-  // I/O batching is on.
-  // The hub spins only while it has at most this many greenlets: with more, events come from
-  // many sources, sleeps are short anyway and the spin only burns CPU.
+  /// The hub spins only while it has at most this many greenlets: with more, events come from
+  /// many sources, sleeps are short anyway and the spin only burns CPU.
   static constexpr std::size_t kSpinMaxGreenlets = 64;
+  /// Poll spin: a hub that runs out of work while events have been coming fast ("hot": its last
+  /// sleep in the kernel was short) first polls without blocking for up to this long before it
+  /// sleeps. The next event then finds it awake: no wake-up to pay (tens of microseconds on a
+  /// virtual machine, charged to the sender too). A spin that finds nothing cools the hub down,
+  /// and an idle hub sleeps at once. Default 50 us, or GEV_POLL_SPIN_US at hub creation; zero
+  /// turns it off (lowest CPU use, higher latency for request/response traffic). No spin while
+  /// I/O batching is on, or with more than kSpinMaxGreenlets greenlets.
   void set_poll_spin(Duration d) noexcept { poll_spin_ = d.count() > 0 ? d : Duration::zero(); }
+  /// The poll spin duration; zero when off. See set_poll_spin().
   Duration poll_spin() const noexcept { return poll_spin_; }
 
-  // Number of unreferenced watchers gev itself registered (signal handlers); for LoopExit text.
+  /// Counts unreferenced watchers gev itself registered (signal handlers), by `delta`; for
+  /// LoopExit text.
   void note_unreferenced_watcher(int delta) noexcept { unreferenced_watchers_ += delta; }
 
   // ---- blocking monitor support (runtime/blocking_monitor.hpp); all thread-safe ------------
-  // Turns publishing of the running fiber's name at every switch on or off, for every hub that
-  // exists and every hub created later. Off by default; while off it costs one predictable
-  // branch per switch.
+  /// Turns publishing of the running fiber's name at every switch on or off, for every hub that
+  /// exists and every hub created later. Off by default; while off it costs one predictable
+  /// branch per switch. Thread-safe.
   static void set_publish_running(bool on);
-  // Calls fn for every hub of the process, under a lock that keeps them from being destroyed
-  // meanwhile. fn must be quick and must not create or destroy hubs.
+  /// Calls fn for every hub of the process, under a lock that keeps them from being destroyed
+  /// meanwhile. fn must be quick and must not create or destroy hubs. Thread-safe.
   static void for_each_hub(const std::function<void(Hub&)>& fn);
-  // While publishing is on: writes the (NUL-terminated, possibly truncated) name of the fiber
-  // this hub switched to last into buf and returns true; returns false when the hub is in its
-  // own fiber (polling, callbacks) or publishing is off.
+  /// While publishing is on: writes the (NUL-terminated, possibly truncated) name of the fiber
+  /// this hub switched to last into buf and returns true; returns false when the hub is in its
+  /// own fiber (polling, callbacks) or publishing is off. Thread-safe.
   bool running_fiber_name(char* buf, std::size_t len) const noexcept;
 
-  // Called in a forked child (through pthread_atfork) for the forking thread's hub.
+  /// Called in a forked child (through pthread_atfork) for the forking thread's hub.
   void reinit_after_fork() noexcept;
 
  private:
@@ -252,7 +275,7 @@ class Hub {
   void* altstack_ = nullptr;  // sigaltstack for the stack-overflow reporter
 };
 
-// The calling thread's hub (gevent.get_hub()).
+/// The calling thread's hub (gevent.get_hub()), created on first use.
 inline Hub& get_hub() {
   return Hub::current();
 }

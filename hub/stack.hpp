@@ -19,11 +19,14 @@
 
 namespace gev {
 
-// Process-wide default stack size (256 KiB; 1 MiB under AddressSanitizer, whose frames are
-// larger). GEV_STACK_SIZE (bytes, or with a K/M suffix) overrides it at start-up. Every stack
-// is at least kMinStackSize; sizes are rounded up to whole pages.
+/// The smallest fiber stack size, in bytes (16 KiB).
 inline constexpr std::size_t kMinStackSize = 16 * 1024;
+/// Process-wide default stack size (256 KiB; 1 MiB under AddressSanitizer, whose frames are
+/// larger). GEV_STACK_SIZE (bytes, or with a K/M suffix) overrides it at start-up. Every stack
+/// is at least kMinStackSize; sizes are rounded up to whole pages.
 std::size_t default_stack_size() noexcept;
+/// Sets the default stack size (rounded up to whole pages). Throws std::invalid_argument below
+/// kMinStackSize.
 void set_default_stack_size(std::size_t bytes);
 
 namespace detail {

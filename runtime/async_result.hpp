@@ -53,12 +53,20 @@ class AsyncResultBase {
 };
 }  // namespace detail
 
+/// A value (or an exception) that will be available later (gevent.event.AsyncResult; a future).
+///
+/// set()/set_exception() wake every waiter; a later set replaces the value (as in gevent).
+/// get() returns a reference to the stored value, or rethrows the stored exception. Also
+/// available (from the shared base): ready(), successful(), exception(), set_exception(error)
+/// and wait(timeout), which parks until ready without throwing the stored exception. It belongs
+/// to the hub of the creating thread.
 template <class T = void>
 class AsyncResult : public detail::AsyncResultBase {
  public:
+  /// Not ready; belongs to the calling thread's hub.
   AsyncResult() = default;
 
-  // Stores the value (replacing an earlier one) and wakes every waiter.
+  /// Stores the value (replacing an earlier one) and wakes every waiter.
   template <class U = T>
   requires std::constructible_from<T, U&&>
   void set(U&& value) {
@@ -66,26 +74,34 @@ class AsyncResult : public detail::AsyncResultBase {
     mark_ready();
   }
 
-  // Waits for the result; returns the value or rethrows the stored exception.
+  /// Waits for the result; returns the value or rethrows the stored exception. Throws
+  /// gev::Timeout if `timeout` passes first. A blocking point.
   T& get(std::optional<Duration> timeout = std::nullopt) {
     wait_for_get(timeout);
     return *value_;
   }
-  // get() without waiting: throws gev::Timeout if not ready (gevent's get(block=False)).
+  /// get() without waiting: throws gev::Timeout if not ready (gevent's get(block=False)).
   T& get_nowait() { return get(Duration::zero()); }
 
+  /// The value stored by the last set(), or empty before the first; never waits.
   const std::optional<T>& value() const noexcept { return value_; }
 
  private:
   std::optional<T> value_;
 };
 
+/// AsyncResult<void> carries completion only (or an exception).
 template <>
 class AsyncResult<void> : public detail::AsyncResultBase {
  public:
+  /// Not ready; belongs to the calling thread's hub.
   AsyncResult() = default;
+  /// Marks it ready (clearing a stored exception) and wakes every waiter.
   void set() { mark_ready(); }
+  /// Waits until ready, then rethrows the stored exception if there is one. Throws gev::Timeout
+  /// if `timeout` passes first. A blocking point.
   void get(std::optional<Duration> timeout = std::nullopt) { wait_for_get(timeout); }
+  /// get() without waiting: throws gev::Timeout if not ready.
   void get_nowait() { get(Duration::zero()); }
 };
 

@@ -24,10 +24,12 @@
 
 namespace gev {
 
-// Starts the watchdog thread, or changes the threshold of the running one.
+/// Starts the watchdog thread, or changes the threshold of the running one. A greenlet (or main)
+/// that runs longer than `threshold` without yielding is reported on stderr, once per incident.
 void start_blocking_monitor(Duration threshold = std::chrono::milliseconds(100));
-// Stops and joins it. A no-op when not running.
+/// Stops and joins it. A no-op when not running.
 void stop_blocking_monitor();
+/// Whether the watchdog thread runs (in this process: it does not survive fork()).
 bool blocking_monitor_running();
 
 }  // namespace gev

@@ -1,22 +1,27 @@
-// Greenlets: the unit of concurrency (gevent.Greenlet).
-//
-//   auto g = gev::spawn(fetch, url);     // std::shared_ptr<gev::Greenlet<R>>; starts next turn
-//   g->join();                           // wait; never rethrows
-//   R& v = g->get();                     // wait; value, or rethrow what the greenlet threw
-//
-// Subclassing, as in gevent (`_run` becomes run()):
-//
-//   struct MyGreenlet : gev::Greenlet<void> {
-//     void run() override { ... }
-//   };
-//   MyGreenlet g; g.start(); g.join();
-//
-// Ownership: spawn() returns a shared_ptr and the hub holds a reference while the greenlet may
-// still run, so dropping the handle never kills it. A greenlet constructed directly (on the
-// stack, as above) must finish before it is destroyed, like std::thread: destroying one that is
-// still running prints the reason and terminates.
-//
-// Thread rule: a greenlet belongs to the hub of the thread that created it.
+/// @file
+/// Greenlets: the unit of concurrency (gevent.Greenlet).
+///
+/// @code
+/// auto g = gev::spawn(fetch, url);     // std::shared_ptr<gev::Greenlet<R>>; starts next turn
+/// g->join();                           // wait; never rethrows
+/// R& v = g->get();                     // wait; value, or rethrow what the greenlet threw
+/// @endcode
+///
+/// Subclassing, as in gevent (`_run` becomes run()):
+///
+/// @code
+/// struct MyGreenlet : gev::Greenlet<void> {
+///   void run() override { ... }
+/// };
+/// MyGreenlet g; g.start(); g.join();
+/// @endcode
+///
+/// Ownership: spawn() returns a shared_ptr and the hub holds a reference while the greenlet may
+/// still run, so dropping the handle never kills it. A greenlet constructed directly (on the
+/// stack, as above) must finish before it is destroyed, like std::thread: destroying one that is
+/// still running prints the reason and terminates.
+///
+/// Thread rule: a greenlet belongs to the hub of the thread that created it.
 #pragma once
 
 #include <ev.h>
@@ -41,22 +46,27 @@ namespace gev {
 
 class GreenletBase;
 
+/// How to create a greenlet: its name and stack size (spawn(), Greenlet's constructor).
 struct SpawnOptions {
-  std::string name{};          // default "Greenlet-N"
-  std::size_t stack_size = 0;  // bytes; 0 = default_stack_size()
+  std::string name{};          ///< default "Greenlet-N"
+  std::size_t stack_size = 0;  ///< bytes; 0 = default_stack_size()
 };
 
+/// How to kill a greenlet (GreenletBase::kill(), Group::kill(), killall()).
 struct KillOptions {
-  std::exception_ptr exception{};     // thrown in the greenlet; default GreenletExit
-  bool block = true;                  // then wait for it to finish
-  std::optional<Duration> timeout{};  // how long to wait when blocking (none = forever)
+  std::exception_ptr exception{};     ///< thrown in the greenlet; default GreenletExit
+  bool block = true;                  ///< then wait for it to finish
+  std::optional<Duration> timeout{};  ///< how long to wait when blocking (none = forever)
 };
 
-// Spawn-site tracking (off by default; GEV_TRACK_SPAWN=1 in the environment turns it on at
-// startup): while on, every greenlet records the return addresses of the code that created it,
-// and format_run_info() (runtime/run_info.hpp) prints them symbolized. While off, spawning costs
-// nothing extra.
+/// Turns spawn-site tracking on or off.
+///
+/// Spawn-site tracking (off by default; GEV_TRACK_SPAWN=1 in the environment turns it on at
+/// startup): while on, every greenlet records the return addresses of the code that created it,
+/// and format_run_info() (runtime/run_info.hpp) prints them symbolized. While off, spawning costs
+/// nothing extra.
 void set_track_spawn_site(bool on) noexcept;
+/// Whether spawn-site tracking is on (see set_track_spawn_site()).
 bool track_spawn_site() noexcept;
 
 namespace detail {
@@ -76,66 +86,88 @@ struct DeathWaiter : ListNode {
 };
 }  // namespace detail
 
+/// The untyped part of every greenlet: starting, joining, killing, links and state.
+///
+/// Greenlet<T> adds the typed result; spawn() returns a `std::shared_ptr<Greenlet<R>>`.
 class GreenletBase : public detail::Fiber, public std::enable_shared_from_this<GreenletBase> {
  public:
+  /// A link callback; it is given the finished greenlet.
   using LinkFn = std::function<void(GreenletBase&)>;
 
   GreenletBase(const GreenletBase&) = delete;
   GreenletBase& operator=(const GreenletBase&) = delete;
   ~GreenletBase() override;
 
-  // Schedule to run on a coming hub turn (never synchronously). A second call is a no-op.
+  /// Schedule to run on a coming hub turn (never synchronously). A second call is a no-op.
   void start();
-  // Schedule to run after `delay`.
+  /// Schedule to run after `delay`.
   void start_later(Duration delay);
 
-  // Wait until finished. True if it finished, false if `timeout` passed first. Never rethrows.
+  /// Wait until finished. True if it finished, false if `timeout` passed first. Never rethrows.
   bool join(std::optional<Duration> timeout = std::nullopt);
 
-  // Throw options.exception (GreenletExit by default) in the greenlet at its blocking point. A
-  // greenlet that never started never runs (its links still fire). Killing the current
-  // greenlet throws at once. Never throws otherwise; may be called many times. Returns
-  // whether the greenlet is finished on return.
+  /// Throw options.exception (GreenletExit by default) in the greenlet at its blocking point. A
+  /// greenlet that never started never runs (its links still fire). Killing the current
+  /// greenlet throws at once. Never throws otherwise; may be called many times. Returns
+  /// whether the greenlet is finished on return.
   bool kill(KillOptions options = {});
 
-  // Callbacks run when the greenlet finishes: link* in a new greenlet, rawlink in the hub (it
-  // must not block). Added after the finish, they are scheduled at once.
-  void link(LinkFn fn);
-  void link_value(LinkFn fn);      // only if successful()
-  void link_exception(LinkFn fn);  // only if it failed
-  void rawlink(LinkFn fn);
+  /// @name Links
+  /// Callbacks run when the greenlet finishes: link* in a new greenlet, rawlink in the hub (it
+  /// must not block). Added after the finish, they are scheduled at once.
+  /// @{
 
-  // started: start() was called. ready/dead: finished (or killed before it ran). successful:
-  // finished without an exception, or with GreenletExit. bool(g): started, not yet finished.
+  /// Run `fn` in a new greenlet when this one finishes.
+  void link(LinkFn fn);
+  /// Like link(), only if successful().
+  void link_value(LinkFn fn);
+  /// Like link(), only if it failed.
+  void link_exception(LinkFn fn);
+  /// Run `fn` in the hub when this greenlet finishes (it must not block).
+  void rawlink(LinkFn fn);
+  /// @}
+
+  /// start() was called.
   bool started() const noexcept { return start_requested_; }
+  /// Finished (or killed before it ran).
   bool ready() const noexcept { return finished_; }
+  /// Finished (or killed before it ran); the same as ready().
   bool dead() const noexcept { return finished_; }
+  /// Finished without an exception, or with GreenletExit.
   bool successful() const noexcept { return finished_ && (!exception_ || killed_); }
+  /// Started, not yet finished.
   explicit operator bool() const noexcept { return start_requested_ && !finished_; }
-  // The exception that ended it (GreenletExit when killed), or null.
+  /// The exception that ended it (GreenletExit when killed), or null.
   std::exception_ptr exception() const noexcept { return exception_; }
 
+  /// The name given (SpawnOptions::name, set_name()), else "Greenlet-N" (N = id()).
   std::string name() const;
+  /// Renames the greenlet.
   void set_name(std::string name) { name_ = std::move(name); }
+  /// A number unique among the greenlets created in this thread (from 1 up).
   std::uint64_t id() const noexcept { return id_; }
+  /// The hub the greenlet belongs to (that of the thread that created it).
   Hub& hub() const noexcept { return *hub_; }
 
+  /// The name shown in error reports and LoopExit messages: name().
   std::string fiber_name() const override { return name(); }
+  /// Writes name() into buf with no allocation; returns the length written (at most `len`).
   std::size_t fiber_name_into(char* buf, std::size_t len) const noexcept override;
 
-  // Who created this greenlet (its parent, for run-info): the creating greenlet's id, or 0 when
-  // it was created by the main greenlet, in the hub (a callback) or in another kind of fiber.
+  /// Who created this greenlet (its parent, for run-info): the creating greenlet's id, or 0 when
+  /// it was created by the main greenlet, in the hub (a callback) or in another kind of fiber.
   std::uint64_t parent_id() const noexcept { return parent_id_; }
-  // The parent's name as it was at creation: "main", "hub", a greenlet's or another fiber's.
+  /// The parent's name as it was at creation: "main", "hub", a greenlet's or another fiber's.
   std::string parent_name() const;
-  // Where it was created, if spawn-site tracking was on then (else nullptr).
+  /// Where it was created, if spawn-site tracking was on then (else nullptr).
   const detail::SpawnSite* spawn_site() const noexcept { return spawn_site_.get(); }
 
  protected:
+  /// A greenlet not yet started, belonging to the current thread's hub.
   explicit GreenletBase(SpawnOptions options = {});
-  // Runs the body and stores its result (Greenlet<T> implements it).
+  /// Runs the body and stores its result (Greenlet<T> implements it).
   virtual void invoke_body() = 0;
-  // Waits for the finish (optionally with a Timeout), then rethrows a stored exception.
+  /// Waits for the finish (optionally with a Timeout), then rethrows a stored exception.
   void wait_for_result(std::optional<Duration> timeout);
 
  private:
@@ -181,27 +213,33 @@ template <>
 struct ResultSlot<void> {};
 }  // namespace detail
 
+/// A greenlet whose body returns a T (gevent.Greenlet): run() in a subclass, or the function
+/// given to spawn().
+///
+/// @tparam T the body's result type (void: none).
 template <class T = void>
 class Greenlet : public GreenletBase {
  public:
-  using value_type = T;
-  using reference = std::add_lvalue_reference_t<T>;
+  using value_type = T;                              ///< The body's result type.
+  using reference = std::add_lvalue_reference_t<T>;  ///< What get() returns (void for T = void).
 
+  /// A greenlet not yet started whose body is run(); call start() or start_later().
   explicit Greenlet(SpawnOptions options = {}) : GreenletBase(std::move(options)) {}
 
-  // Wait for the finish, then return the value or rethrow the greenlet's exception
-  // (GreenletExit if it was killed). With a timeout, throws gev::Timeout when it expires.
+  /// Wait for the finish, then return the value or rethrow the greenlet's exception
+  /// (GreenletExit if it was killed). With a timeout, throws gev::Timeout when it expires.
   reference get() { return get_impl(std::nullopt); }
+  /// @copydoc get()
   reference get(Duration timeout) { return get_impl(timeout); }
 
-  // The value once it finished successfully; empty before, on failure, or when killed.
+  /// The value once it finished successfully; empty before, on failure, or when killed.
   template <class U = T>
   requires(!std::is_void_v<U>) const std::optional<U>& value() const noexcept {
     return slot_.value;
   }
 
  protected:
-  // The body. Override it in a subclass, or pass a function to spawn().
+  /// The body. Override it in a subclass, or pass a function to spawn().
   virtual T run() {
     throw std::logic_error("gev::Greenlet::run() is not overridden and no function was given");
   }
@@ -264,7 +302,10 @@ auto make_greenlet(SpawnOptions options, F&& fn, Args&&... args) {
 
 }  // namespace detail
 
-// Create a greenlet running fn(args...) and start it on a coming turn.
+/// Create a greenlet running fn(args...) and start it on a coming turn.
+///
+/// The function and its arguments are stored by value and released as soon as the body returns.
+/// Returns a `std::shared_ptr<Greenlet<R>>`, R being fn's result type.
 template <class F, class... Args>
 requires std::invocable<std::decay_t<F>, std::decay_t<Args>...>
 auto spawn(F&& fn, Args&&... args) {
@@ -273,7 +314,7 @@ auto spawn(F&& fn, Args&&... args) {
   return g;
 }
 
-// spawn() with a name and/or stack size.
+/// spawn() with a name and/or stack size.
 template <class F, class... Args>
 requires std::invocable<std::decay_t<F>, std::decay_t<Args>...>
 auto spawn(SpawnOptions options, F&& fn, Args&&... args) {
@@ -283,7 +324,7 @@ auto spawn(SpawnOptions options, F&& fn, Args&&... args) {
   return g;
 }
 
-// Create a greenlet and start it after `delay`.
+/// Create a greenlet and start it after `delay`.
 template <class F, class... Args>
 requires std::invocable<std::decay_t<F>, std::decay_t<Args>...>
 auto spawn_later(Duration delay, F&& fn, Args&&... args) {
@@ -292,6 +333,7 @@ auto spawn_later(Duration delay, F&& fn, Args&&... args) {
   return g;
 }
 
+/// spawn_later() with a name and/or stack size.
 template <class F, class... Args>
 requires std::invocable<std::decay_t<F>, std::decay_t<Args>...>
 auto spawn_later(Duration delay, SpawnOptions options, F&& fn, Args&&... args) {
@@ -301,15 +343,16 @@ auto spawn_later(Duration delay, SpawnOptions options, F&& fn, Args&&... args) {
   return g;
 }
 
-// Create a greenlet running fn(args...) without starting it (gevent's Greenlet(fn, *args));
-// call start() or start_later() on it.
+/// Create a greenlet running fn(args...) without starting it (gevent's Greenlet(fn, *args));
+/// call start() or start_later() on it.
 template <class F, class... Args>
 requires std::invocable<std::decay_t<F>, std::decay_t<Args>...>
 auto make_greenlet(F&& fn, Args&&... args) {
   return detail::make_greenlet(SpawnOptions{}, std::forward<F>(fn), std::forward<Args>(args)...);
 }
 
-// The running greenlet, or nullptr in the main greenlet (or the hub).
+/// The running greenlet, or nullptr in the main greenlet (or the hub).
+/// Inside a generator body: the greenlet the generator runs for (as in gevent).
 GreenletBase* getcurrent() noexcept;
 
 }  // namespace gev

@@ -1,9 +1,12 @@
-// Waiting for and killing many greenlets at once: joinall, killall, iwait.
-//
-//   gev::joinall({g1, g2}, 5s);                       // returns the ones that finished
-//   gev::joinall(jobs, std::nullopt, /*raise_error=*/true);  // rethrows the first failure
-//   gev::killall(jobs);                               // GreenletExit in each, then join
-//   for (gev::GreenletBase& done : gev::iwait(jobs)) { ... }  // in completion order
+/// @file
+/// Waiting for and killing many greenlets at once: joinall, killall, iwait.
+///
+/// @code
+/// gev::joinall({g1, g2}, 5s);                       // returns the ones that finished
+/// gev::joinall(jobs, std::nullopt, /*raise_error=*/true);  // rethrows the first failure
+/// gev::killall(jobs);                               // GreenletExit in each, then join
+/// for (gev::GreenletBase& done : gev::iwait(jobs)) { ... }  // in completion order
+/// @endcode
 #pragma once
 
 #include <cstddef>
@@ -17,15 +20,18 @@
 
 namespace gev {
 
+/// A shared handle to a greenlet of any result type.
 using GreenletRef = std::shared_ptr<GreenletBase>;
+/// A list of greenlets (joinall(), killall(), iwait(), Group::greenlets()).
 using GreenletList = std::vector<GreenletRef>;
 
-// Waits until every greenlet finished, or `timeout` passed. Returns those that finished (in
-// the order given). With raise_error, rethrows the exception of the first greenlet to fail
-// (GreenletExit does not count as a failure).
+/// Waits until every greenlet finished, or `timeout` passed. Returns those that finished (in
+/// the order given). With raise_error, rethrows the exception of the first greenlet to fail, as
+/// soon as one has failed (GreenletExit does not count as a failure).
 GreenletList joinall(const GreenletList& greenlets, std::optional<Duration> timeout = std::nullopt,
                      bool raise_error = false);
 
+/// joinall() for any range of greenlet handles (copied into a GreenletList).
 template <std::ranges::input_range R>
 requires(!std::same_as<std::remove_cvref_t<R>, GreenletList>) GreenletList
     joinall(const R& greenlets, std::optional<Duration> timeout = std::nullopt,
@@ -34,10 +40,11 @@ requires(!std::same_as<std::remove_cvref_t<R>, GreenletList>) GreenletList
                  raise_error);
 }
 
-// Kills every greenlet (those not yet started never run) and, with block, waits for all of
-// them up to `timeout`. Returns whether all finished.
+/// Kills every greenlet (those not yet started never run) and, with options.block, waits for
+/// all of them up to options.timeout. Returns whether all finished.
 bool killall(const GreenletList& greenlets, KillOptions options = {});
 
+/// killall() for any range of greenlet handles (copied into a GreenletList).
 template <std::ranges::input_range R>
 requires(!std::same_as<std::remove_cvref_t<R>, GreenletList>) bool killall(
     const R& greenlets, KillOptions options = {}) {
@@ -45,25 +52,33 @@ requires(!std::same_as<std::remove_cvref_t<R>, GreenletList>) bool killall(
                  std::move(options));
 }
 
-// Yields each greenlet as it finishes (finished ones first, in the order given), until all
-// did, `count` did, or `timeout` passed. Single pass; keep the object while iterating.
+/// Yields each greenlet as it finishes (finished ones first, in the order given), until all
+/// did, `count` did, or `timeout` passed. Single pass; keep the object while iterating.
+///
+/// Made by iwait(); iterate it with range-for.
 class IWait {
  public:
+  /// See iwait(); `count` 0 means all of them.
   IWait(GreenletList greenlets, std::optional<Duration> timeout, std::size_t count);
   IWait(const IWait&) = delete;
   IWait& operator=(const IWait&) = delete;
   ~IWait();
 
+  /// An input iterator over the finished greenlets (compares equal to end() once done).
   class iterator {
    public:
-    using value_type = GreenletBase;
-    using difference_type = std::ptrdiff_t;
+    using value_type = GreenletBase;         ///< The elements: finished greenlets.
+    using difference_type = std::ptrdiff_t;  ///< Required of iterators; unused.
+    /// The greenlet that just finished.
     GreenletBase& operator*() const { return *owner_->current_; }
+    /// Waits for the next finished greenlet (or the end: all, `count`, or `timeout`).
     iterator& operator++() {
       owner_->advance();
       return *this;
     }
+    /// @copydoc operator++()
     void operator++(int) { owner_->advance(); }
+    /// True at the end.
     bool operator==(std::default_sentinel_t) const { return owner_->current_ == nullptr; }
 
    private:
@@ -72,6 +87,7 @@ class IWait {
     IWait* owner_;
   };
 
+  /// Waits for the first finished greenlet (on the first call only).
   iterator begin() {
     if (!begun_) {
       begun_ = true;
@@ -79,6 +95,7 @@ class IWait {
     }
     return iterator(this);
   }
+  /// The end sentinel.
   std::default_sentinel_t end() const { return {}; }
 
  private:
@@ -101,9 +118,13 @@ class IWait {
   std::optional<std::chrono::steady_clock::time_point> deadline_;
 };
 
+/// Iterates over the greenlets as they finish (finished ones first, in the order given), until
+/// all did, `count` did (0: all), or `timeout` passed. Single pass; keep the IWait while
+/// iterating.
 IWait iwait(GreenletList greenlets, std::optional<Duration> timeout = std::nullopt,
             std::size_t count = 0);
 
+/// iwait() for any range of greenlet handles (copied into a GreenletList).
 template <std::ranges::input_range R>
 requires(!std::same_as<std::remove_cvref_t<R>, GreenletList>) IWait
     iwait(const R& greenlets, std::optional<Duration> timeout = std::nullopt,

@@ -1,23 +1,26 @@
-// gev::local<T>: one value per greenlet (gevent.local).
-//
-//   gev::local<std::string> request_id;                 // or local<T>{[] { return T{...}; }}
-//   gev::spawn([&] { *request_id = "abc"; handle(); });  // each greenlet sees its own string
-//
-// get() (or *x, x->) returns the current greenlet's own T, created on its first access there:
-// default-constructed, or made by the factory given to the constructor. The main greenlet (and
-// the hub, in callbacks) have their own values too. A generator body sees the values of the
-// greenlet it is running for (as in gevent, where it runs on its caller's greenlet).
-//
-// Lifetime: a greenlet's values are destroyed when it finishes (in the hub, as its stack is
-// recycled: a T's destructor must not block); the main greenlet's at thread exit; and all values
-// of a local when the local itself is destroyed. reset() drops the current greenlet's value.
-//
-// Cost: get() is a thread-local load and a scan of the few locals the greenlet has touched;
-// creating a value allocates once. The hub's switch path is untouched.
-//
-// Threads: a local may be used by greenlets of several hubs (threads); each sees its own
-// values. Destroying a local must not race with its use (or its greenlets finishing) in other
-// threads.
+/// @file
+/// `gev::local<T>`: one value per greenlet (gevent.local).
+///
+/// @code
+/// gev::local<std::string> request_id;                 // or local<T>{[] { return T{...}; }}
+/// gev::spawn([&] { *request_id = "abc"; handle(); });  // each greenlet sees its own string
+/// @endcode
+///
+/// get() (or `*x`, `x->`) returns the current greenlet's own T, created on its first access
+/// there: default-constructed, or made by the factory given to the constructor. The main greenlet
+/// (and the hub, in callbacks) have their own values too. A generator body sees the values of the
+/// greenlet it is running for (as in gevent, where it runs on its caller's greenlet).
+///
+/// Lifetime: a greenlet's values are destroyed when it finishes (in the hub, as its stack is
+/// recycled: a T's destructor must not block); the main greenlet's at thread exit; and all values
+/// of a local when the local itself is destroyed. reset() drops the current greenlet's value.
+///
+/// Cost: get() is a thread-local load and a scan of the few locals the greenlet has touched;
+/// creating a value allocates once. The hub's switch path is untouched.
+///
+/// Threads: a local may be used by greenlets of several hubs (threads); each sees its own
+/// values. Destroying a local must not race with its use (or its greenlets finishing) in other
+/// threads.
 #pragma once
 
 #include <functional>
@@ -109,29 +112,35 @@ class LocalBase {
 
 }  // namespace detail
 
+/// One value of type T per greenlet (gevent.local); see local.hpp.
+///
+/// @tparam T the value type: default-constructible, unless a factory is given.
 template <class T>
 class local : private detail::LocalBase {
  public:
-  using value_type = T;
+  using value_type = T;  ///< The type of the values.
 
-  // Values are default-constructed.
+  /// Values are default-constructed.
   local() = default;
-  // Values are made by factory() (called in the greenlet, on its first access).
+  /// Values are made by factory() (called in the greenlet, on its first access).
   explicit local(std::function<T()> factory) : factory_(std::move(factory)) {}
+  /// Destroys every value of this local, in all greenlets.
   ~local() = default;  // LocalBase destroys every value
 
-  // The current greenlet's value, created on first access.
+  /// The current greenlet's value, created on first access.
   T& get() {
     if (detail::LocalEntry* e = find_current()) [[likely]]
       return static_cast<detail::TypedLocalEntry<T>*>(e)->value;
     return create();
   }
+  /// get().
   T& operator*() { return get(); }
+  /// &get().
   T* operator->() { return &get(); }
 
-  // Whether the current greenlet already has its value (without creating it).
+  /// Whether the current greenlet already has its value (without creating it).
   bool has_value() const { return find_current() != nullptr; }
-  // Destroys the current greenlet's value; the next get() makes a new one.
+  /// Destroys the current greenlet's value; the next get() makes a new one.
   void reset() noexcept { remove_current(); }
 
  private:

@@ -1,31 +1,34 @@
-// Queues between greenlets (gevent.queue): Queue<T>, LifoQueue<T>, PriorityQueue<T>,
-// JoinableQueue<T>; the rendezvous Channel<T> is in channel.hpp.
-//
-//   gev::Queue<std::string> q;          // unbounded;  gev::Queue<int> q{10}: at most 10 items
-//   q.put("job");                       // parks while the queue is full
-//   std::string s = q.get();            // parks while it is empty
-//   q.get(1s);                          // throws gev::Empty if nothing arrived within 1 s
-//   q.put_nowait(x); q.get_nowait();    // throw gev::Full / gev::Empty instead of parking
-//   q.peek();                           // the next item, left in the queue
-//   q.close();                          // no more puts; getters drain what is left, then
-//   for (auto& item : q) { ... }        //   get() throws gev::QueueClosed and loops end
-//
-// Semantics (gevent's, with the hand-off rule of detail/wait_list.hpp):
-//   * Queue(0) and Queue() are unbounded (gevent >= 1.1); Queue(n) holds at most n items.
-//   * Waiting getters and waiting putters are each served in FIFO order.
-//   * A put that finds a parked getter hands the item straight to it: nobody calling get()
-//     before the woken getter runs can take it (no barging). If the woken getter is killed or
-//     times out before it ran, the item goes back to the head of the queue (or to the next
-//     waiting getter): no item is ever lost.
-//   * A parked putter's item enters the queue at the moment space frees up (the put is then
-//     complete, even if the putter is killed before it runs again). A putter killed or timed
-//     out while still waiting never put its item.
-//   * After close(), put() throws QueueClosed (so do puts parked at the time of close); get()
-//     returns the remaining items, then throws QueueClosed; iteration ends.
-//   * Once the buffer has grown, put/get allocate nothing.
-//
-// Thread rule: a queue belongs to the hub of the thread that created it.
-// Destroy a queue only when no greenlet waits on it.
+/// @file
+/// Queues between greenlets (gevent.queue): `Queue<T>`, `LifoQueue<T>`, `PriorityQueue<T>`,
+/// `JoinableQueue<T>`; the rendezvous `Channel<T>` is in channel.hpp.
+///
+/// @code
+///   gev::Queue<std::string> q;          // unbounded;  gev::Queue<int> q{10}: at most 10 items
+///   q.put("job");                       // parks while the queue is full
+///   std::string s = q.get();            // parks while it is empty
+///   q.get(1s);                          // throws gev::Empty if nothing arrived within 1 s
+///   q.put_nowait(x); q.get_nowait();    // throw gev::Full / gev::Empty instead of parking
+///   q.peek();                           // the next item, left in the queue
+///   q.close();                          // no more puts; getters drain what is left, then
+///   for (auto& item : q) { ... }        //   get() throws gev::QueueClosed and loops end
+/// @endcode
+///
+/// Semantics (gevent's, with the hand-off rule of detail/wait_list.hpp):
+///   * Queue(0) and Queue() are unbounded (gevent >= 1.1); Queue(n) holds at most n items.
+///   * Waiting getters and waiting putters are each served in FIFO order.
+///   * A put that finds a parked getter hands the item straight to it: nobody calling get()
+///     before the woken getter runs can take it (no barging). If the woken getter is killed or
+///     times out before it ran, the item goes back to the head of the queue (or to the next
+///     waiting getter): no item is ever lost.
+///   * A parked putter's item enters the queue at the moment space frees up (the put is then
+///     complete, even if the putter is killed before it runs again). A putter killed or timed
+///     out while still waiting never put its item.
+///   * After close(), put() throws QueueClosed (so do puts parked at the time of close); get()
+///     returns the remaining items, then throws QueueClosed; iteration ends.
+///   * Once the buffer has grown, put/get allocate nothing.
+///
+/// Thread rule: a queue belongs to the hub of the thread that created it.
+/// Destroy a queue only when no greenlet waits on it.
 #pragma once
 
 #include <algorithm>
@@ -48,19 +51,19 @@
 
 namespace gev {
 
-// put_nowait() on a full queue, or put() whose timeout passed (gevent.queue.Full).
+/// put_nowait() on a full queue, or put() whose timeout passed (gevent.queue.Full).
 class Full : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
 
-// get_nowait() on an empty queue, or get()/peek() whose timeout passed (gevent.queue.Empty).
+/// get_nowait() on an empty queue, or get()/peek() whose timeout passed (gevent.queue.Empty).
 class Empty : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
 
-// get() on a closed and drained queue, or put() on a closed queue. Ends iteration.
+/// get() on a closed and drained queue, or put() on a closed queue. Ends iteration.
 class QueueClosed : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
@@ -474,40 +477,50 @@ class PeekableQueue : public BasicQueue<T, Store> {
 
 }  // namespace detail
 
-// FIFO queue (gevent.queue.Queue). Queue() / Queue(0): unbounded; Queue(n): at most n items.
+/// FIFO queue (gevent.queue.Queue). Queue() / Queue(0): unbounded; Queue(n): at most n items.
+///
+/// The operations (put, get, peek, their `_nowait` and `block` forms, qsize, empty, full,
+/// closed, maxsize, resize, close, iteration) are shared by every queue type; see queue.hpp for
+/// an example and the semantics. A queue belongs to the hub of the thread that created it;
+/// destroy it only when no greenlet waits on it.
 template <class T>
 class Queue : public detail::PeekableQueue<T, detail::FifoStore<T>> {
  public:
+  /// At most `maxsize` items; 0 (the default): unbounded.
   explicit Queue(std::size_t maxsize = 0)
       : detail::PeekableQueue<T, detail::FifoStore<T>>(maxsize) {}
 };
 
-// Last in, first out (gevent.queue.LifoQueue).
+/// Last in, first out (gevent.queue.LifoQueue). Same operations as Queue.
 template <class T>
 class LifoQueue : public detail::PeekableQueue<T, detail::LifoStore<T>> {
  public:
+  /// At most `maxsize` items; 0 (the default): unbounded.
   explicit LifoQueue(std::size_t maxsize = 0)
       : detail::PeekableQueue<T, detail::LifoStore<T>>(maxsize) {}
 };
 
-// Smallest item first by Compare (gevent.queue.PriorityQueue, Python heapq order); use
-// std::greater<T> for largest first. Items of equal priority come out in no particular order.
+/// Smallest item first by Compare (gevent.queue.PriorityQueue, Python heapq order); use
+/// `std::greater<T>` for largest first. Items of equal priority come out in no particular order.
+/// Same operations as Queue.
 template <class T, class Compare = std::less<T>>
 class PriorityQueue : public detail::PeekableQueue<T, detail::PriorityStore<T, Compare>> {
  public:
+  /// At most `maxsize` items; 0 (the default): unbounded.
   explicit PriorityQueue(std::size_t maxsize = 0)
       : detail::PeekableQueue<T, detail::PriorityStore<T, Compare>>(maxsize) {}
 };
 
-// A FIFO queue that counts unfinished tasks (gevent.queue.JoinableQueue): every put adds one,
-// task_done() removes one, join() waits until none is left.
+/// A FIFO queue that counts unfinished tasks (gevent.queue.JoinableQueue): every put adds one,
+/// task_done() removes one, join() waits until none is left.
 template <class T>
 class JoinableQueue : public Queue<T> {
  public:
+  /// At most `maxsize` items; 0 (the default): unbounded.
   explicit JoinableQueue(std::size_t maxsize = 0) : Queue<T>(maxsize) {}
 
-  // A consumer finished an item it got. Throws std::logic_error if called more times than
-  // items were put.
+  /// A consumer finished an item it got. Throws std::logic_error if called more times than
+  /// items were put.
   void task_done() {
     this->check("gev::JoinableQueue::task_done");
     if (this->unfinished_ == 0) {
@@ -515,7 +528,7 @@ class JoinableQueue : public Queue<T> {
     }
     if (--this->unfinished_ == 0) this->joiners_.notify_all();
   }
-  // Parks until every item put so far has been marked done. False if `timeout` passed first.
+  /// Parks until every item put so far has been marked done. False if `timeout` passed first.
   bool join(std::optional<Duration> timeout = std::nullopt) {
     this->check("gev::JoinableQueue::join");
     if (this->unfinished_ == 0) return true;
@@ -524,6 +537,7 @@ class JoinableQueue : public Queue<T> {
     w.accept();
     return done;
   }
+  /// Items put but not yet marked done with task_done().
   std::size_t unfinished_tasks() const noexcept { return this->unfinished_; }
 };
 

@@ -21,17 +21,19 @@
 
 namespace gev {
 
+/// What format_run_info() prints besides each greenlet's name, id, state and parent.
 struct RunInfoOptions {
-  bool spawn_sites = true;        // print recorded spawn sites
-  bool current_backtrace = true;  // print the calling greenlet's backtrace
-  int max_frames = 16;            // per backtrace
+  bool spawn_sites = true;        ///< Print recorded spawn sites.
+  bool current_backtrace = true;  ///< Print the calling greenlet's backtrace.
+  int max_frames = 16;            ///< Frames per backtrace.
 };
 
-// Every live greenlet of the calling thread's hub (plus the main greenlet), one block each.
+/// Every live greenlet of the calling thread's hub (plus the main greenlet), one block each
+/// (gevent.util.format_run_info), for debugging hangs and leaks.
 std::string format_run_info(const RunInfoOptions& options = {});
 
-// Symbolized frames ("  #0 symbol+0x1f (object)"), one per line, for a spawn site or a
-// backtrace() capture. Skips the first `skip` frames.
+/// Symbolized frames (`  #0 symbol+0x1f (object)`), one per line, for a spawn site or a
+/// backtrace() capture. Skips the first `skip` frames.
 std::string format_frames(void* const* frames, int depth, int skip = 0, int max_frames = 16);
 
 }  // namespace gev

@@ -28,7 +28,16 @@ struct ShutdownFn {
 };
 }  // namespace detail
 
-// A function object, so `gev::shutdown` can be handed to signal_handler as it is.
+/// Kills every greenlet, lets RAII unwind, stops the program's waits: `shutdown(grace)`.
+///
+/// From whichever greenlet calls it: throws GreenletExit in every other greenlet alive at that
+/// moment (those not yet started never run) and waits up to `grace` (5 s by default) for them to
+/// unwind; greenlets still alive after that are named on stderr. When called from another
+/// greenlet (e.g. a signal handler) while main() was blocked, it also ends that wait: joins and
+/// gev::wait() have returned, any other wait gets GreenletExit. Uncaught in main(), that exits
+/// the program with status 0 without destroying the objects on main's stack, so catch
+/// gev::GreenletExit in main() where that matters. The hub keeps working afterwards. A function
+/// object, so `gev::shutdown` can be handed to signal_handler as it is.
 inline constexpr detail::ShutdownFn shutdown{};
 
 }  // namespace gev

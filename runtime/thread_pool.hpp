@@ -46,7 +46,8 @@
 
 namespace gev {
 
-// The result of a task that was cancelled because its pool was killed before it started.
+/// The result of a task that was cancelled because its pool was killed before it started; also
+/// thrown by ThreadPool::spawn() after shutdown()/kill().
 class ThreadPoolClosed : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
@@ -136,29 +137,37 @@ struct ThreadJob {
 
 }  // namespace detail
 
-// The handle ThreadPool::spawn returns. Copyable; copies share the result. Used on the hub
-// thread that spawned the task.
+/// The handle ThreadPool::spawn returns (ThreadPool's own small result handle, not
+/// gev::AsyncResult). Copyable; copies share the result. Used on the hub thread that spawned the
+/// task.
 template <class T>
 class ThreadResult {
  public:
+  /// The task's result type.
   using value_type = T;
+  /// What get() returns (void for a void task).
   using reference = std::add_lvalue_reference_t<T>;
 
+  /// An empty handle: not valid().
   ThreadResult() = default;
 
-  // Parks the calling greenlet until the task finished, then returns its value (a reference
-  // into the shared result) or rethrows its exception. With a timeout, throws gev::Timeout when
-  // it passes first (the task keeps running; call get() again later).
+  /// Parks the calling greenlet until the task finished, then returns its value (a reference
+  /// into the shared result) or rethrows its exception. With a timeout, throws gev::Timeout when
+  /// it passes first (the task keeps running; call get() again later).
   reference get() { return get_impl(std::nullopt); }
+  /// @copydoc get()
   reference get(Duration timeout) { return get_impl(timeout); }
-  // Parks until finished; false if `timeout` passed first. Never rethrows.
+  /// Parks until finished; false if `timeout` passed first. Never rethrows.
   bool wait(std::optional<Duration> timeout = std::nullopt) { return checked().wait(timeout); }
 
-  // A default-constructed handle is not valid(): the state queries say "not ready", and get()
-  // and wait() throw std::logic_error.
+  /// Whether the handle refers to a task. A default-constructed handle is not valid(): the state
+  /// queries say "not ready", and get() and wait() throw std::logic_error.
   bool valid() const noexcept { return state_ != nullptr; }
+  /// Whether the task finished (with a value or an exception).
   bool ready() const noexcept { return state_ && state_->ready(); }
+  /// Whether the task finished without an exception.
   bool successful() const noexcept { return state_ && state_->successful(); }
+  /// The task's exception once it finished with one, else null.
   std::exception_ptr exception() const noexcept { return state_ ? state_->exception() : nullptr; }
 
  private:
@@ -177,15 +186,33 @@ class ThreadResult {
   std::shared_ptr<detail::ThreadTaskState<T>> state_;
 };
 
+/// Runs blocking functions on OS threads while the calling greenlet waits cooperatively
+/// (gevent.threadpool.ThreadPool).
+///
+/// @code
+///   gev::ThreadPool pool{4};
+///   auto r = pool.spawn(compress, data);     // gev::ThreadResult<R>; fn runs on a pool thread
+///   ...                                      // other greenlets run meanwhile
+///   R& v = r.get();                          // parks this greenlet (not the thread) until done
+///   R v2 = pool.apply(compress, other);      // spawn(...).get()
+/// @endcode
+///
+/// fn and its arguments are copied (decayed, like std::thread) and run on one of the pool's
+/// threads; the result or exception comes back through the caller's hub (Hub::post) and wakes
+/// the greenlets waiting in get(). fn must not touch the caller's greenlets or hub objects.
+/// While a task is in flight the caller's hub holds a KeepAlive. Threads start lazily (one per
+/// queued task, up to size()). A pool may be used from several hub threads; each result goes
+/// back to the hub of the thread that spawned the task.
 class ThreadPool {
  public:
+  /// A pool of at most `size` threads (at least 1); none is started yet.
   explicit ThreadPool(std::size_t size = 10);
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
-  // kill(): cancels queued tasks, waits for the running ones (blocking this thread), joins.
+  /// kill(): cancels queued tasks, waits for the running ones (blocking this thread), joins.
   ~ThreadPool();
 
-  // Queues fn(args...) for a pool thread. Throws ThreadPoolClosed after shutdown()/kill().
+  /// Queues fn(args...) for a pool thread. Throws ThreadPoolClosed after shutdown()/kill().
   template <class F, class... Args>
   requires std::invocable<std::decay_t<F>, std::decay_t<Args>...>
   auto spawn(F&& fn, Args&&... args) {
@@ -196,7 +223,7 @@ class ThreadPool {
     return ThreadResult<R>(std::move(state));
   }
 
-  // spawn(fn, args...).get(): the value (moved out), or the task's exception.
+  /// spawn(fn, args...).get(): the value (moved out), or the task's exception.
   template <class F, class... Args>
   requires std::invocable<std::decay_t<F>, std::decay_t<Args>...>
   auto apply(F&& fn, Args&&... args) {
@@ -209,23 +236,27 @@ class ThreadPool {
     }
   }
 
-  // Parks the calling greenlet until no task is queued or running. False if `timeout` passed.
+  /// Parks the calling greenlet until no task is queued or running. False if `timeout` passed.
   bool join(std::optional<Duration> timeout = std::nullopt);
 
-  // Stop accepting; run what is queued; join the threads. Idempotent. Blocks this OS thread.
+  /// Stop accepting; run what is queued; join the threads. Idempotent. Blocks this OS thread.
   void shutdown();
-  // Stop accepting; cancel what is queued (ThreadPoolClosed); let running tasks finish; join.
+  /// Stop accepting; cancel what is queued (ThreadPoolClosed); let running tasks finish; join.
+  /// Blocks this OS thread.
   void kill();
 
-  // The maximum number of threads. resize() takes effect as tasks are taken: extra threads
-  // end when they next go idle; new ones start as tasks are queued.
+  /// The maximum number of threads.
   std::size_t size() const;
+  /// Sets the maximum number of threads (at least 1). Takes effect as tasks are taken: extra
+  /// threads end when they next go idle; new ones start as tasks are queued.
   void resize(std::size_t size);
-  // Threads currently started (and not retired).
+  /// Threads currently started (and not retired).
   std::size_t thread_count() const;
-  // Tasks queued but not started, and tasks running.
+  /// Tasks queued but not started.
   std::size_t queued() const;
+  /// Tasks running.
   std::size_t running() const;
+  /// Whether shutdown() or kill() was called.
   bool closed() const;
 
  private:

@@ -29,27 +29,43 @@
 
 namespace gev {
 
+/// Raises an exception in a greenlet when a deadline passes (gevent.Timeout); it is also the
+/// exception thrown.
+///
+/// The exception is delivered only at a blocking point of the greenlet that started it (a busy
+/// loop that never blocks cannot be interrupted). Timeout(0) fires on the next loop turn;
+/// Timeout(std::nullopt) never fires. Timeout derives from gev::BaseException, not
+/// std::exception, so `catch (const std::exception&)` does not swallow it. The destructor
+/// cancels it.
 class Timeout : public BaseException {
  public:
+  /// Tag type for the constructor that does not arm the timer.
   enum Deferred { deferred };
+  /// @var deferred
+  /// Not armed until start().
 
-  // Armed now for the current greenlet.
+  /// Armed now for the current greenlet.
   explicit Timeout(std::optional<Duration> seconds);
-  // Not armed until start().
+  /// Not armed until start().
   Timeout(std::optional<Duration> seconds, Deferred);
-  // The thrown exception is a copy: same identity (is() is true), never armed.
+  /// The thrown exception is a copy: same identity (is() is true), never armed.
   Timeout(const Timeout& other) noexcept;
   Timeout& operator=(const Timeout&) = delete;
+  /// Cancels the timer.
   ~Timeout() override;
 
-  // Arms (or re-arms) the timer for the current greenlet.
+  /// Arms (or re-arms) the timer for the current greenlet.
   void start();
-  // Disarms; a no-op if not armed. Safe to call many times.
+  /// Disarms; a no-op if not armed. Safe to call many times.
   void cancel() noexcept;
+  /// Whether the timer is armed.
   bool pending() const noexcept { return armed_; }
 
+  /// Whether `other` is this Timeout or a copy of it: tells nested timeouts apart.
   bool is(const Timeout& other) const noexcept { return id_ == other.id_; }
+  /// The duration it was created with; std::nullopt: never fires.
   std::optional<Duration> seconds() const noexcept { return seconds_; }
+  /// `gev::Timeout after N s` (or `gev::Timeout (never)`).
   const char* what() const noexcept override;
 
  private:
@@ -71,7 +87,7 @@ class Timeout : public BaseException {
   mutable char message_[48] = {};  // formatted by the first what()
 };
 
-// Runs fn(args...) under a Timeout of `seconds`; its Timeout propagates if it fires.
+/// Runs fn(args...) under a Timeout of `seconds`; its Timeout propagates if it fires.
 template <class F, class... Args>
 decltype(auto) with_timeout(Duration seconds, F&& fn, Args&&... args) {
   Timeout timeout{seconds};
