@@ -8,7 +8,7 @@ packages=(cmake make g++ pkg-config libev-dev libboost-context-dev libboost-dev 
           libc-ares-dev openssl dnsmasq-base doctest-dev libbenchmark-dev valgrind
           libcurl4-openssl-dev zlib1g-dev nginx-light clang libclang-rt-14-dev doxygen)
 if [[ "${1:-}" == "bench" ]]; then
-  packages+=(python3-gevent golang-go nginx-light wrk aria2 wget time)
+  packages+=(python3-gevent golang-go nginx-light wrk aria2 wget time gnuplot-nox)
 fi
 
 missing=()
