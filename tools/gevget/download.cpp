@@ -694,9 +694,7 @@ struct Downloader::Job {
       throw file_error("cannot rename to " + final_path + ":", part_path);
     }
     if (state_saved || o.resume) ::unlink(state_path.c_str());
-    result.status = Status::ok;
-    result.failure = Failure::none;
-    result.error.clear();
+    result.end(Status::ok, Failure::none, "");
   }
 
   // Interrupted or failed: leave the .part and an up-to-date state for -c.
@@ -745,9 +743,7 @@ void Downloader::fetch(std::size_t index) {
     if (on_finish) on_finish(r);
   };
   if (stopping_) {
-    r.status = Status::interrupted;
-    r.failure = Failure::interrupted;
-    r.error = "interrupted before it started";
+    r.end(Status::interrupted, Failure::interrupted, "interrupted before it started");
     finish();
     return;
   }
@@ -764,41 +760,29 @@ void Downloader::fetch(std::size_t index) {
   };
   if (slot) slot->acquire();
   Active active{*this, active_.insert(active_.end(), &job.transfer), slot};
+  // Every way but success and a skip leaves the .part and its state for -c.
+  auto failed = [&](Status status, Failure kind, std::string why) {
+    job.keep_for_resume();
+    r.end(status, kind, std::move(why));
+  };
   try {
     job.run();
   } catch (const gev::GreenletExit&) {
-    job.keep_for_resume();
-    r.status = Status::interrupted;
-    r.failure = Failure::interrupted;
-    r.error = "interrupted";
+    failed(Status::interrupted, Failure::interrupted, "interrupted");
     finish();
     throw;
   } catch (const Skipped& s) {
-    r.status = Status::skipped;
-    r.failure = Failure::none;
-    r.error = s.reason;
+    r.end(Status::skipped, Failure::none, s.reason);
   } catch (const AttemptFailed& e) {
-    job.keep_for_resume();
-    r.status = Status::failed;
-    r.failure = e.kind;
-    r.error = e.what();
+    failed(Status::failed, e.kind, e.what());
   } catch (const std::system_error& e) {
-    job.keep_for_resume();
-    r.status = Status::failed;
-    r.failure = Failure::local_file;
-    r.error = e.what();
+    failed(Status::failed, Failure::local_file, e.what());
   } catch (const std::exception& e) {
-    job.keep_for_resume();
-    r.status = Status::failed;
-    r.failure = Failure::network;
-    r.error = e.what();
+    failed(Status::failed, Failure::network, e.what());
   } catch (const gev::BaseException&) {
     throw;  // a kill with another exception type, or LoopExit: not ours to swallow
   } catch (...) {
-    job.keep_for_resume();
-    r.status = Status::failed;
-    r.failure = Failure::network;
-    r.error = "internal error (an unexpected exception)";
+    failed(Status::failed, Failure::network, "internal error (an unexpected exception)");
   }
   finish();
 }
@@ -811,9 +795,7 @@ const std::vector<Result>& Downloader::run() {
   pool_->join();
   for (Result& r : results_) {
     if (r.status == Status::pending) {
-      r.status = Status::interrupted;
-      r.failure = Failure::interrupted;
-      r.error = "interrupted before it started";
+      r.end(Status::interrupted, Failure::interrupted, "interrupted before it started");
     }
   }
   return results_;

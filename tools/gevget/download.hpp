@@ -38,6 +38,12 @@ struct Result {
   double seconds = 0;
   int attempts = 0;
   std::string error;
+
+  void end(Status s, Failure f, std::string why) {
+    status = s;
+    failure = f;
+    error = std::move(why);
+  }
 };
 
 // What the progress display shows of one running download.

@@ -58,14 +58,20 @@ std::string read_all(const std::string& path) {
 
 }  // namespace
 
-std::uint64_t parse_size(const std::string& text, const std::string& what) {
-  std::size_t used = 0;
-  double v = -1;
+// The number text starts with; `used` says how many characters it took (0: none).
+static double leading_number(const std::string& text, std::size_t& used) {
+  used = 0;
   try {
-    v = std::stod(text, &used);
+    return std::stod(text, &used);
   } catch (const std::exception&) {
     used = 0;
+    return -1;
   }
+}
+
+std::uint64_t parse_size(const std::string& text, const std::string& what) {
+  std::size_t used = 0;
+  const double v = leading_number(text, used);
   double scale = 1;
   if (used > 0 && used + 1 == text.size()) {
     switch (text.back()) {
@@ -94,12 +100,7 @@ std::uint64_t parse_size(const std::string& text, const std::string& what) {
 
 Seconds parse_seconds(const std::string& text, const std::string& what) {
   std::size_t used = 0;
-  double v = -1;
-  try {
-    v = std::stod(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
+  const double v = leading_number(text, used);
   if (used == 0 || used != text.size() || !(v >= 0) || v > 1e7) {
     throw UsageError(what + " wants a number of seconds like 5 or 0.5, not '" + text + "'");
   }

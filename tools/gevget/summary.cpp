@@ -55,6 +55,23 @@ std::string json_string(const std::string& s) {
   return out + "\"";
 }
 
+struct Counts {
+  std::size_t ok = 0, failed = 0, skipped = 0, interrupted = 0;  // pending counts as interrupted
+  std::uint64_t bytes = 0;
+};
+
+Counts count(const std::vector<Result>& results) {
+  Counts c;
+  for (const Result& r : results) {
+    c.bytes += r.bytes;
+    c.ok += r.status == Status::ok;
+    c.failed += r.status == Status::failed;
+    c.skipped += r.status == Status::skipped;
+    c.interrupted += r.status == Status::interrupted || r.status == Status::pending;
+  }
+  return c;
+}
+
 }  // namespace
 
 int exit_status_of(const std::vector<Result>& results, int signal) {
@@ -87,24 +104,7 @@ std::string human_bytes(double bytes) {
 
 void print_summary(std::FILE* out, const std::vector<Result>& results, double seconds,
                    bool failures_only) {
-  std::size_t ok = 0, failed = 0, skipped = 0, interrupted = 0;
-  std::uint64_t bytes = 0;
-  for (const Result& r : results) {
-    bytes += r.bytes;
-    switch (r.status) {
-      case Status::ok:
-        ++ok;
-        break;
-      case Status::skipped:
-        ++skipped;
-        break;
-      case Status::failed:
-        ++failed;
-        break;
-      default:
-        ++interrupted;
-    }
-  }
+  const auto [ok, failed, skipped, interrupted, bytes] = count(results);
   for (const Result& r : results) {
     if (r.status == Status::failed) {
       std::fprintf(out, "gevget: FAILED %s: %s (after %d attempt%s)\n", r.url.c_str(),
@@ -132,15 +132,7 @@ void print_summary(std::FILE* out, const std::vector<Result>& results, double se
 }
 
 std::string json_summary(const std::vector<Result>& results, double seconds, int exit_status) {
-  std::size_t ok = 0, failed = 0, skipped = 0, interrupted = 0;
-  std::uint64_t bytes = 0;
-  for (const Result& r : results) {
-    bytes += r.bytes;
-    ok += r.status == Status::ok;
-    failed += r.status == Status::failed;
-    skipped += r.status == Status::skipped;
-    interrupted += r.status == Status::interrupted || r.status == Status::pending;
-  }
+  const auto [ok, failed, skipped, interrupted, bytes] = count(results);
   char buf[256];
   std::snprintf(buf, sizeof buf,
                 "{\"ok\": %zu, \"failed\": %zu, \"skipped\": %zu, \"interrupted\": %zu, "
