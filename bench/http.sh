@@ -34,6 +34,7 @@
 #                    (ServerOptions::reuse_port; the kernel spreads connections), as one would run
 #                    it without the workers option
 #   nginx 2 workers  worker_processes 2, `listen ... reuseport` (one socket per worker, as gev)
+#   Go               GOMAXPROCS=2 (the Go runtime spreads goroutines over two threads)
 #
 # Idle keep-alive: bench/peers/idle_conns.py opens GEV_HTTP_IDLE_CONNS (10,000) connections to
 # each server (one-worker set-up), sends one request on each, keeps them open, and reports the
@@ -412,6 +413,7 @@ NGINX_CMD() {  # NGINX_CMD WORKERS PORT -> the command line (printed, one word a
 mapfile -t NGINX1 < <(NGINX_CMD 1 $((PORT0 + 1)))
 mapfile -t NGINX2 < <(NGINX_CMD 2 $((PORT0 + 6)))
 GO_CMD=(env GOMAXPROCS=1 "$GO_BIN" -addr="127.0.0.1:$((PORT0 + 2))")
+GO2_CMD=(env GOMAXPROCS=2 "$GO_BIN" -addr="127.0.0.1:$((PORT0 + 7))")
 GEVENT_CMD=("$GEVENT_PYTHON" "$HERE/peers/gevent_http.py" $((PORT0 + 3)))
 start_or_fail() { start_server "$@" || status=1; }
 
@@ -442,6 +444,7 @@ if [[ $WORKERS != 0 ]]; then
     fi
   fi
   [[ $HAVE_NGINX == 1 ]] && start_or_fail nginx-w2 $((PORT0 + 6)) "${NGINX2[@]}"
+  [[ $HAVE_GO == 1 ]] && start_or_fail go-w2 $((PORT0 + 7)) "${GO2_CMD[@]}"
   run_setup
 fi
 
@@ -552,19 +555,23 @@ done
 if [[ $WORKERS != 0 ]]; then
   echo
   echo "two workers: servers and wrk share cpus ${BOTH_CPUS:-any} (gev workers=2: one process," \
-       "two hubs/threads; gev 2 processes: SO_REUSEPORT; nginx: worker_processes 2, reuseport)"
-  NWIDE=3
-  row load "gev workers=2" "gev 2 processes" "nginx 2 workers" w=2/nginx 2p/nginx
+       "two hubs/threads; gev 2 processes: SO_REUSEPORT; nginx: worker_processes 2, reuseport;" \
+       "Go: GOMAXPROCS=2)"
+  NWIDE=4
+  row load "gev workers=2" "gev 2 processes" "nginx 2 workers" "Go (GOMAXPROCS=2)" w=2/nginx \
+    2p/nginx w=2/Go
   rule 2
   for l in "${LOADS[@]}"; do
     read -r load conns <<<"$l"
     run=$load.$conns
     n=$(field nginx-w2 "$run" req_per_s)
     row "$load c=$conns" "$(cell gev-w2 "$run")" "$(cell gev-2p "$run")" "$(cell nginx-w2 "$run")" \
-      "$(ratio "$(field gev-w2 "$run" req_per_s)" "$n")" \
-      "$(ratio "$(field gev-2p "$run" req_per_s)" "$n")"
-    row "  cpu" "$(cpu gev-w2 "$run")" "$(cpu gev-2p "$run")" "$(cpu nginx-w2 "$run")"
-    for n in gev-w2 gev-2p nginx-w2; do note_errors "$n" "$run"; done
+      "$(cell go-w2 "$run")" "$(ratio "$(field gev-w2 "$run" req_per_s)" "$n")" \
+      "$(ratio "$(field gev-2p "$run" req_per_s)" "$n")" \
+      "$(ratio "$(field gev-w2 "$run" req_per_s)" "$(field go-w2 "$run" req_per_s)")"
+    row "  cpu" "$(cpu gev-w2 "$run")" "$(cpu gev-2p "$run")" "$(cpu nginx-w2 "$run")" \
+      "$(cpu go-w2 "$run")"
+    for n in gev-w2 gev-2p nginx-w2 go-w2; do note_errors "$n" "$run"; done
   done
 fi
 echo "(cpu: % of one core over the measured run: srv the server (all its processes and threads),"

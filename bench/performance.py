@@ -486,25 +486,37 @@ def memory_area(inp, rep, charts, md, runtime_med):
     rows.append([label, kib(g), kib(ge), kib(go), "n/a",
                  ratio_text(advantage(g, ge, "memory"), "memory"),
                  ratio_text(advantage(g, go, "memory"), "memory"), "n/a", vt, tgt])
-    # 1M parked (gev only, once).
-    one = read_kv(os.path.join(inp.bench_out, "gev_memory_1m.txt"))
-    if not one:
-        cell, tgt = "not measured", "1M parked fits: n/a"
+    # 1M parked, once each: gev, and the same million for gevent and Go.
+    one = {name: read_kv(os.path.join(inp.bench_out, f"{name}_memory_1m.txt"))
+           for name in ("gev", "gevent", "go")}
+
+    def one_m(kv):
+        """(KiB per parked or None, table cell) for one program's 1M run."""
+        if not kv:
+            return None, "not measured"
+        if kv.get("result") == "ok" and isinstance(kv.get("rss_per_parked_kib"), float):
+            cell = f"{kv['rss_per_parked_kib']:.2f} KiB each"
+            if isinstance(kv.get("rss_peak_kib"), float):
+                cell += f", peak {kv['rss_peak_kib'] / 1048576:.1f} GiB"
+            return kv["rss_per_parked_kib"], cell
+        code = kv.get("exit_code")
+        return None, "FAILED" + (f" (exit {code:g})" if isinstance(code, float) else "")
+
+    (g1, cell), (ge1, ge_cell), (go1, go_cell) = (one_m(one[n]) for n in ("gev", "gevent", "go"))
+    label = "RSS per parked greenlet (1M parked, 1 run)"
+    if not one["gev"]:
+        tgt = "1M parked fits: n/a"
         rep.unmeasured.append(("memory", "1M parked greenlets: not in this run "
                                "(bench-out/gev_memory_1m.txt missing; GEV_BENCH_1M=0?)"))
-    elif one.get("result") == "ok" and isinstance(one.get("rss_per_parked_kib"), float):
-        cell = f"{one['rss_per_parked_kib']:.2f} KiB each"
-        if isinstance(one.get("rss_peak_kib"), float):
-            cell += f", peak {one['rss_peak_kib'] / 1048576:.1f} GiB"
-        tgt = "1M parked fits: met; <= 8 KiB: " + ("met" if one["rss_per_parked_kib"] <= 8
-                                                   else "MISSED")
+    elif g1 is not None:
+        tgt = "1M parked fits: met; <= 8 KiB: " + ("met" if g1 <= 8 else "MISSED")
     else:
-        code = one.get("exit_code")
-        cell = "FAILED" + (f" (exit {code:g})" if isinstance(code, float) else "")
         tgt = "1M parked fits: MISSED"
         rep.targets.append(("memory", f"**1M parked greenlets**: {cell}"))
-    rows.append(["1M parked greenlets (gev only, 1 run)", cell, "n/a", "n/a", "n/a", "n/a", "n/a",
-                 "n/a", "gev only (no peer run)", tgt])
+    vt = rep.judge("memory", label, g1, cell, [("gevent", ge1), ("Go", go1)], "memory", kib)
+    rows.append([label, cell, ge_cell, go_cell, "n/a",
+                 ratio_text(advantage(g1, ge1, "memory"), "memory"),
+                 ratio_text(advantage(g1, go1, "memory"), "memory"), "n/a", vt, tgt])
     # Idle keep-alive connections.
     per, conns, nruns = {}, {}, {}
     for name in ("gev", "nginx", "go", "gevent"):
@@ -547,14 +559,18 @@ def memory_area(inp, rep, charts, md, runtime_med):
     md += ["", "- **RSS per parked greenlet**: VmRSS growth / 100k after every greenlet ran and "
            "parked in a 24 h sleep (gevent: gevent.sleep; Go: a 24 h timer in a select); page "
            "tables not included. Median of the runtime rounds (see above).",
-           "- **1M parked greenlets**: `gev_memory 1000000`, run once by bench/run.sh "
-           "(GEV_BENCH_1M=1, needs ~9 GiB): park, read VmRSS, kill all, check every one unwound.",
+           "- **1M parked greenlets**: `gev_memory 1000000`, `gevent_bench.py --parked 1000000` "
+           "and `go_bench -parked 1000000`, each run once by bench/run.sh (GEV_BENCH_1M=1, needs "
+           "~9 GiB each, one after the other): park, read VmRSS, kill or release all (gev also "
+           "checks that every one unwound).",
            "- **idle keep-alive**: bench/peers/idle_conns.py opens the connections to a fresh "
            "server (one worker, pinned like the HTTP runs), sends one request on each, keeps them "
            "open and reads the server's VmRSS before and after (nginx: master + worker). "
            f"Median of the runs (runs: {runs_idle}).",
            "", "```",
            f"taskset -c 0 {b}/bench/gev_memory 100000          # and 1000000, once",
+           "taskset -c 0 /usr/bin/python3 bench/peers/gevent_bench.py --parked 1000000",
+           f"GOMAXPROCS=1 taskset -c 0 {b}/go_bench -parked 1000000",
            f"python3 bench/peers/idle_conns.py PORT {n_conns or 10000} SERVER_PIDS"
            "   # against each HTTP server below",
            "```"]
@@ -637,7 +653,7 @@ def echo_area(inp, rep, charts, md):
 HTTP_LOADS = [("plain", 50), ("plain", 1000), ("pipeline", 256)]
 HTTP_ONE = [("gev", "gev"), ("nginx", "nginx"), ("go", "Go"), ("gevent", "gevent")]
 HTTP_TWO = [("gev-w2", "gev workers=2"), ("gev-2p", "gev 2 processes"),
-            ("nginx-w2", "nginx 2 workers")]
+            ("nginx-w2", "nginx 2 workers"), ("go-w2", "Go (GOMAXPROCS=2)")]
 
 
 def http_collect(inp, names, load, conns):
@@ -719,14 +735,14 @@ def http_area(inp, rep, charts, md):
         rep.unmeasured.append(("HTTP", "workers=2 not measured"))
     else:
         header = ["load", "gev workers=2", "gev 2 processes", "nginx 2 workers",
-                  "workers=2 vs nginx", "2 processes vs nginx", "verdict (workers=2)",
-                  "verdict (2 processes)"]
+                  "Go (GOMAXPROCS=2)", "workers=2 vs nginx", "2 processes vs nginx",
+                  "workers=2 vs Go", "verdict (workers=2)", "verdict (2 processes)"]
         rows, cats, chart_rows = [], [], []
         for load, conns in HTTP_LOADS:
             med, p99, n, other, errs = http_collect(inp, [k for k, _ in HTTP_TWO], load, conns)
             nmax = max(nmax, n)
             label = f"{load} c={conns}" + (" (16 deep)" if load == "pipeline" else "")
-            peers = [("nginx 2 workers", med["nginx-w2"])]
+            peers = [("nginx 2 workers", med["nginx-w2"]), ("Go GOMAXPROCS=2", med["go-w2"])]
             v1 = rep.judge("HTTP", f"HTTP {label}, gev workers=2", med["gev-w2"],
                            req(med["gev-w2"]), peers, "rate", req)
             v2 = rep.judge("HTTP", f"HTTP {label}, gev 2 processes (SO_REUSEPORT)",
@@ -737,6 +753,7 @@ def http_area(inp, rep, charts, md):
             rows.append([label] + [cell(med, p99, k) for k, _ in HTTP_TWO] +
                         [ratio_text(advantage(med["gev-w2"], med["nginx-w2"], "rate"), "rate"),
                          ratio_text(advantage(med["gev-2p"], med["nginx-w2"], "rate"), "rate"),
+                         ratio_text(advantage(med["gev-w2"], med["go-w2"], "rate"), "rate"),
                          v1, v2])
             cats.append(label)
             chart_rows.append([med[k] for k, _ in HTTP_TWO])
@@ -744,9 +761,9 @@ def http_area(inp, rep, charts, md):
         png = charts.bar("http-workers", "HTTP plaintext, two workers: requests per second",
                          "requests/s", cats, [t for _, t in HTTP_TWO], chart_rows)
         embed(md, rep, "HTTP", png, "HTTP plaintext, two workers")
-        md += ["", "Go and gevent have no two-worker set-up in bench/http.sh: this table compares "
-               "gev with nginx only. On a 2-core machine wrk competes with the servers here: "
-               "compare the columns with each other, not with the one-worker table."]
+        md += ["", "gevent has no two-worker set-up in bench/http.sh (pywsgi is one process; "
+               "two would be the 2-processes column). On a 2-core machine wrk competes with the "
+               "servers here: compare the columns with each other, not with the one-worker table."]
     if notes:
         md += ["", "wrk reported: " + "; ".join(notes) + "."]
     b = rel(inp.build)
@@ -765,6 +782,7 @@ def http_area(inp, rep, charts, md):
            f"taskset -c 0,1 {b}/bench/gev_http_server 19404 --workers 2",
            f"taskset -c 0,1 {b}/bench/gev_http_server 19405 --reuse-port    # twice",
            "taskset -c 0,1 nginx -p TMP -c TMP/nginx-2.conf      # worker_processes 2, reuseport",
+           f"taskset -c 0,1 env GOMAXPROCS=2 {b}/go_http -addr=127.0.0.1:19407",
            f"taskset -c 1 wrk -t1 -c50 -d{secs} --timeout 10s --latency "
            "-s bench/peers/latency.lua http://127.0.0.1:PORT/plaintext",
            f"taskset -c 1 wrk -t1 -c1000 -d{secs} --timeout 10s --latency "
@@ -1045,7 +1063,22 @@ def build_page(inp, rep, charts):
         head += [f"- {area}: {text}" for area, text in rep.unmeasured]
     if charts.problem:
         head += ["", f"Charts: {charts.problem}."]
+    head += causes_section()
     return "\n".join(head + body) + "\n"
+
+
+def causes_section():
+    """The hand-written profiling notes (bench/causes/*.md) for the places gev is behind."""
+    notes = sorted(glob.glob(os.path.join(REPO, "bench", "causes", "*.md")))
+    if not notes:
+        return []
+    out = ["", "## Why: what profiling found", "",
+           "Written by hand from `perf` profiles of the gaps above (bench/causes/"
+           + ", ".join(os.path.basename(n) for n in notes) + "); the figures they quote are from "
+           "the runs they name, which may be earlier than this page's."]
+    for note in notes:
+        out += ["", read_text(note).strip()]
+    return out
 
 
 def main():

@@ -146,6 +146,18 @@ if [[ ${GEV_BENCH_1M:-1} != 0 ]]; then
     log "gev_memory 1000000 failed with exit code $rc (see $OUT/gev_memory_1m.txt)"
     status=1
   fi
+  # The same million for the peers (gevent needs ~9 GiB too, and a minute to kill them all).
+  if [[ $HAVE_GO == 1 ]]; then
+    log "Go memory: 1,000,000 parked goroutines"
+    GOMAXPROCS=1 "${PIN[@]}" timeout 1800 "$GO_BIN" -parked 1000000 >"$OUT/go_memory_1m.txt" \
+      2>"$OUT/go_memory_1m.log" || log "Go 1M parked failed (see $OUT/go_memory_1m.log)"
+  fi
+  if [[ $HAVE_GEVENT == 1 ]]; then
+    log "gevent memory: 1,000,000 parked greenlets"
+    "${PIN[@]}" timeout 1800 "$GEVENT_PYTHON" "$HERE/peers/gevent_bench.py" --parked 1000000 \
+      >"$OUT/gevent_memory_1m.txt" 2>"$OUT/gevent_memory_1m.log" ||
+      log "gevent 1M parked failed (see $OUT/gevent_memory_1m.log)"
+  fi
 fi
 
 # ---- the table -----------------------------------------------------------------------------------

@@ -252,8 +252,26 @@ def bench_socket_pingpong():
         b.close()
 
 
+def parked_only(argv):
+    """`--parked N`: only the parked-memory figures, for N greenlets (bench/run.sh's 1M run)."""
+    if "--parked" not in argv:
+        return None
+    i = argv.index("--parked")
+    return int(argv[i + 1]) if i + 1 < len(argv) else None
+
+
 def main():
     emit("peer", f"gevent-{gevent.__version__}")
+    n = parked_only(sys.argv[1:])
+    if n:
+        rss, spawn_s, kill_s = bench_rss_parked(n)
+        emit("greenlets", n)
+        emit("rss_per_parked_kib", f"{rss:.3f}")
+        emit("spawn_park_s", f"{spawn_s:.3f}")
+        emit("kill_unwind_s", f"{kill_s:.3f}")
+        emit("rss_peak_kib", status_kib("VmHWM"))
+        emit("result", "ok")
+        return
     # Memory first, so the other benchmarks' garbage does not blur it.
     rss, spawn_s, kill_s = bench_rss_parked()
     emit("rss_per_parked_kib", f"{rss:.3f}")

@@ -2,6 +2,7 @@
 // printed as `key value` lines. Run with GOMAXPROCS=1, pinned to one core:
 //
 //	GOMAXPROCS=1 taskset -c 0 ./go_bench [-quick]
+//	GOMAXPROCS=1 taskset -c 0 ./go_bench -parked 1000000   # only the parked-memory figures
 package main
 
 import (
@@ -19,6 +20,7 @@ import (
 )
 
 var quick = flag.Bool("quick", false, "fewer iterations")
+var parkedOnly = flag.Int("parked", 0, "only park this many goroutines and report memory")
 
 func emit(key string, value float64, prec int) {
 	fmt.Printf("%s %s\n", key, strconv.FormatFloat(value, 'f', prec, 64))
@@ -294,6 +296,16 @@ func benchSocketPingPong() float64 {
 func main() {
 	flag.Parse()
 	fmt.Printf("peer %s-GOMAXPROCS=%d\n", runtime.Version(), runtime.GOMAXPROCS(0))
+	if *parkedOnly > 0 {
+		kib, spawnS, releaseS := benchRSSParked(*parkedOnly)
+		emit("greenlets", float64(*parkedOnly), 0)
+		emit("rss_per_parked_kib", kib, 3)
+		emit("spawn_park_s", spawnS, 3)
+		emit("kill_unwind_s", releaseS, 3)
+		emit("rss_peak_kib", float64(statusKiB("VmHWM")), 0)
+		fmt.Println("result ok")
+		return
+	}
 	kib, spawnS, releaseS := benchRSSParked(100_000)
 	emit("rss_per_parked_kib", kib, 3)
 	emit("spawn_park_100k_s", spawnS, 3)
