@@ -22,6 +22,7 @@ namespace gev {
 class Hub;
 struct HubAccess;
 
+/// @cond INTERNAL
 namespace detail {
 
 // Intrusive doubly-linked list node (ready queue, registry of live fibers, waiter lists).
@@ -168,4 +169,5 @@ class Fiber {
 };
 
 }  // namespace detail
+/// @endcond
 }  // namespace gev

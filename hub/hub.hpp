@@ -46,6 +46,9 @@ using Duration = std::chrono::nanoseconds;
 /// Thread rules: a hub and everything that belongs to it (greenlets, timeouts, ...) is used only
 /// from its own thread. The one exception is post(), which any thread may call to hand the hub
 /// work. Misuse throws InvalidThreadUseError naming both threads.
+///
+/// The members gev's own layers build on (low-level parking and fiber control, the stack pool,
+/// the blocking monitor's hooks) are not listed here; docs/reference.md describes them.
 class Hub {
  public:
   /// The calling thread's hub, created on first use.
@@ -104,6 +107,10 @@ class Hub {
   void idle();
 
   // ---- low-level parking, for gev's own primitives ------------------------------------------
+  // For gev's own layers (runtime/, net/, monkey/, http/), which build every wait on them; user
+  // code uses those waits instead. Public because those layers are separate libraries, but left
+  // out of the API reference, as are the other members marked INTERNAL below.
+  /// @cond INTERNAL
   /// Switch out the current greenlet until unpark(). `reason` (a string literal) says what it
   /// waits for. Throws the pending interrupt (kill, Timeout) when resumed by one. Throws
   /// BlockingSwitchOutError when called in the hub itself.
@@ -131,6 +138,7 @@ class Hub {
   detail::Fiber& current_fiber() noexcept { return *current_; }
   /// The main greenlet: the fiber of the thread's original stack.
   detail::Fiber& main_fiber() noexcept;
+  /// @endcond
   /// Whether the hub's own fiber is running (a callback), where blocking is impossible.
   bool in_hub() const noexcept;
 
@@ -151,10 +159,14 @@ class Hub {
   std::size_t ready_count() const noexcept { return ready_count_; }
   /// The live greenlets, comma-separated: `NAME (STATE[ in REASON])`, at most `limit` of them.
   std::string describe_fibers(std::size_t limit = 20) const;
+  /// @cond INTERNAL
+  // For gev's own layers (run-info, shutdown) and for tests and benchmarks (the stack pool):
+  // not in the API reference.
   /// Calls fn for every live greenlet (not main, not the hub).
   void for_each_greenlet(const std::function<void(detail::Fiber&)>& fn);
   /// The hub's pool of fiber stacks.
   detail::StackPool& stacks() noexcept { return stacks_; }
+  /// @endcond
   /// The number of fiber switches so far. Thread-safe (a relaxed atomic): the blocking monitor
   /// reads it from its own thread.
   std::uint64_t switch_count() const noexcept { return switches_.load(std::memory_order_relaxed); }
@@ -188,6 +200,9 @@ class Hub {
   /// The poll spin duration; zero when off. See set_poll_spin().
   Duration poll_spin() const noexcept { return poll_spin_; }
 
+  /// @cond INTERNAL
+  // From here to the end of the public members: for gev's own layers (signals, the blocking
+  // monitor, fork handling), not in the API reference.
   /// Counts unreferenced watchers gev itself registered (signal handlers), by `delta`; for
   /// LoopExit text.
   void note_unreferenced_watcher(int delta) noexcept { unreferenced_watchers_ += delta; }
@@ -207,6 +222,7 @@ class Hub {
 
   /// Called in a forked child (through pthread_atfork) for the forking thread's hub.
   void reinit_after_fork() noexcept;
+  /// @endcond
 
  private:
   Hub();

@@ -29,6 +29,7 @@ std::size_t default_stack_size() noexcept;
 /// kMinStackSize.
 void set_default_stack_size(std::size_t bytes);
 
+/// @cond INTERNAL
 namespace detail {
 
 struct Stack {
@@ -86,4 +87,5 @@ class StackPool {
 std::size_t guard_pages_left() noexcept;
 
 }  // namespace detail
+/// @endcond
 }  // namespace gev

@@ -22,23 +22,30 @@
 namespace gev {
 
 namespace detail {
-// The type-independent part: readiness, the exception, the waiters.
+// The type-independent part: readiness, the exception, the waiters. Its public members are part
+// of AsyncResult's API: the API reference shows them on AsyncResult's pages.
+/// The part of AsyncResult that does not depend on T: a base class of AsyncResult, whose page
+/// lists these members too; use AsyncResult.
 class AsyncResultBase {
  public:
   AsyncResultBase(const AsyncResultBase&) = delete;
   AsyncResultBase& operator=(const AsyncResultBase&) = delete;
 
+  /// True once set() or set_exception() was called.
   bool ready() const noexcept { return ready_; }
+  /// True once set() was called (ready, with no stored exception).
   bool successful() const noexcept { return ready_ && !exception_; }
+  /// The exception stored by set_exception(), or null.
   std::exception_ptr exception() const noexcept { return exception_; }
 
-  // Stores an exception; get() rethrows it. Wakes every waiter.
+  /// Stores an exception (replacing an earlier result); get() rethrows it. Wakes every waiter.
   void set_exception(std::exception_ptr error);
 
-  // Parks until ready (true) or until `timeout` passes (false). Never throws the stored
-  // exception. A blocking point.
+  /// Parks until ready (true) or until `timeout` passes (false). Never throws the stored
+  /// exception. A blocking point.
   bool wait(std::optional<Duration> timeout = std::nullopt);
 
+  /// @cond INTERNAL
  protected:
   AsyncResultBase();
   void mark_ready();
@@ -50,16 +57,15 @@ class AsyncResultBase {
   bool ready_ = false;
   std::exception_ptr exception_;
   WaitList waiters_;
+  /// @endcond
 };
 }  // namespace detail
 
 /// A value (or an exception) that will be available later (gevent.event.AsyncResult; a future).
 ///
 /// set()/set_exception() wake every waiter; a later set replaces the value (as in gevent).
-/// get() returns a reference to the stored value, or rethrows the stored exception. Also
-/// available (from the shared base): ready(), successful(), exception(), set_exception(error)
-/// and wait(timeout), which parks until ready without throwing the stored exception. It belongs
-/// to the hub of the creating thread.
+/// get() returns a reference to the stored value, or rethrows the stored exception; wait()
+/// parks until ready without throwing it. It belongs to the hub of the creating thread.
 template <class T = void>
 class AsyncResult : public detail::AsyncResultBase {
  public:

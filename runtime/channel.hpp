@@ -27,17 +27,6 @@ namespace gev {
 /// A rendezvous between greenlets (gevent.queue.Channel, Go's unbuffered channel): put() parks
 /// until a getter takes the item. See channel.hpp.
 ///
-/// Besides the members below, it has the operations of runtime/queue.hpp:
-/// - put(item, timeout), put(item, block, timeout), put_nowait(item): hand the item to a getter,
-///   parking until one takes it; Full if `timeout` passed first, or at once when not blocking
-///   and no getter is waiting.
-/// - get(timeout), get(block, timeout), get_nowait(): take an item, parking until a putter
-///   offers one; Empty if `timeout` passed first (or at once when not blocking), QueueClosed
-///   once the channel is closed and no kept item is left.
-/// - close(): no more puts (parked putters throw QueueClosed); closed() tells. Idempotent.
-/// - waiting_getters(), waiting_putters(): greenlets parked in get() / put() right now.
-/// - range-for (begin(), end()): items until the channel is closed; begin() is a get().
-///
 /// @tparam T the item type.
 template <class T>
 class Channel : private detail::BasicQueue<T, detail::FifoStore<T>> {
@@ -74,6 +63,46 @@ class Channel : private detail::BasicQueue<T, detail::FifoStore<T>> {
     return static_cast<std::ptrdiff_t>(this->putters_.size()) -
            static_cast<std::ptrdiff_t>(this->getters_.size());
   }
+
+#ifdef GEV_DOXYGEN
+  // Doxygen does not follow the using-declarations above into a private base, so the API
+  // reference reads these declarations of the same members instead (GEV_DOXYGEN is defined only
+  // there; the compiler never sees them).
+
+  /// Hands `item` to a getter: at once if one is parked, otherwise parks until a getter takes it
+  /// (it does not return before). Throws Full if no getter took it within `timeout` (the item
+  /// was not delivered), QueueClosed after close() (also for putters parked at the time). A
+  /// blocking point.
+  void put(T item, std::optional<Duration> timeout = std::nullopt);
+  /// gevent's put(item, block, timeout): with `block` false it never parks, and throws Full
+  /// unless a getter is already waiting.
+  void put(T item, bool block, std::optional<Duration> timeout = std::nullopt);
+  /// put(item, false): succeeds only if a getter is already waiting; else throws Full.
+  void put_nowait(T item);
+  /// Takes a kept item, or the first parked putter's item, or parks until a putter offers one.
+  /// Throws Empty if `timeout` passed first; after close(), returns any kept item, then throws
+  /// QueueClosed. A blocking point.
+  T get(std::optional<Duration> timeout = std::nullopt);
+  /// gevent's get(block, timeout): with `block` false it never parks, and throws Empty unless a
+  /// putter is waiting or an item is kept.
+  T get(bool block, std::optional<Duration> timeout = std::nullopt);
+  /// get(false): succeeds only if a putter is waiting or an item is kept; else throws Empty.
+  T get_nowait();
+  /// No more puts: parked and later putters throw QueueClosed; getters do once no kept item is
+  /// left. Idempotent.
+  void close();
+  /// True once close() was called.
+  bool closed() const noexcept;
+  /// Greenlets parked in get() right now.
+  std::size_t waiting_getters() const noexcept;
+  /// Greenlets parked in put() right now.
+  std::size_t waiting_putters() const noexcept;
+  /// Takes the first item (may park): begin() is a get(). For range-for over the items until
+  /// the channel is closed and no kept item is left.
+  iterator begin();
+  /// The end of the items: reached once the channel is closed and no kept item is left.
+  std::default_sentinel_t end() const noexcept;
+#endif
 };
 
 }  // namespace gev

@@ -83,6 +83,7 @@ class Generator;
 template <class Y, class S = void>
 class Yield;
 
+/// @cond INTERNAL
 namespace detail {
 
 // The untyped part of a generator: its fiber, its state and the switching protocol
@@ -167,6 +168,7 @@ class GeneratorCoreImpl final : public TypedGeneratorCore<Y, S> {
 };
 
 }  // namespace detail
+/// @endcond
 
 /// What a generator body receives: co.yield(v) (or co(v)) hands v to the caller and suspends.
 /// With S != void it returns the value the caller resumed with (send(s); S{} for next()).

@@ -69,6 +69,7 @@ void set_track_spawn_site(bool on) noexcept;
 /// Whether spawn-site tracking is on (see set_track_spawn_site()).
 bool track_spawn_site() noexcept;
 
+/// @cond INTERNAL
 namespace detail {
 // Return addresses captured at a greenlet's construction (spawn-site tracking).
 struct SpawnSite {
@@ -85,6 +86,7 @@ struct DeathWaiter : ListNode {
   ~DeathWaiter() = default;
 };
 }  // namespace detail
+/// @endcond
 
 /// The untyped part of every greenlet: starting, joining, killing, links and state.
 ///
@@ -204,6 +206,7 @@ class GreenletBase : public detail::Fiber, public std::enable_shared_from_this<G
   std::unique_ptr<detail::SpawnSite> spawn_site_;
 };
 
+/// @cond INTERNAL
 namespace detail {
 template <class T>
 struct ResultSlot {
@@ -212,6 +215,7 @@ struct ResultSlot {
 template <>
 struct ResultSlot<void> {};
 }  // namespace detail
+/// @endcond
 
 /// A greenlet whose body returns a T (gevent.Greenlet): run() in a subclass, or the function
 /// given to spawn().
@@ -260,6 +264,7 @@ class Greenlet : public GreenletBase {
   detail::ResultSlot<T> slot_;
 };
 
+/// @cond INTERNAL
 namespace detail {
 
 // The greenlet spawn() makes: the function and its arguments, stored by value and released as
@@ -301,6 +306,7 @@ auto make_greenlet(SpawnOptions options, F&& fn, Args&&... args) {
 }
 
 }  // namespace detail
+/// @endcond
 
 /// Create a greenlet running fn(args...) and start it on a coming turn.
 ///

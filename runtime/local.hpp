@@ -33,6 +33,7 @@
 
 namespace gev {
 
+/// @cond INTERNAL
 namespace detail {
 
 class LocalBase;
@@ -111,6 +112,7 @@ class LocalBase {
 };
 
 }  // namespace detail
+/// @endcond
 
 /// One value of type T per greenlet (gevent.local); see local.hpp.
 ///

@@ -45,17 +45,27 @@ class LockNotOwned : public std::logic_error {
 
 namespace detail {
 // std::Lockable / TimedLockable (for std::lock_guard, std::unique_lock, std::scoped_lock) in
-// terms of Derived::acquire(blocking, timeout) and Derived::release().
+// terms of Derived::acquire(blocking, timeout) and Derived::release(). Its public members are
+// part of the API of Semaphore (BoundedSemaphore, Lock) and RLock: the API reference shows them
+// on their pages.
+/// The std Lockable / TimedLockable interface (for std::lock_guard, std::unique_lock and
+/// std::scoped_lock) of Semaphore and RLock, whose pages list these members too.
 template <class Derived>
 class StdLockable {
  public:
+  /// acquire(): parks until it is taken. A blocking point.
   void lock() { self().acquire(); }
+  /// release().
   void unlock() { self().release(); }
+  /// acquire(false): takes it if that needs no wait; returns whether it did.
   bool try_lock() { return self().acquire(false); }
+  /// acquire(true, d): parks at most for `d`; returns whether it was taken. A blocking point.
   template <class Rep, class Period>
   bool try_lock_for(const std::chrono::duration<Rep, Period>& d) {
     return self().acquire(true, std::chrono::duration_cast<Duration>(d));
   }
+  /// try_lock_for(t - Clock::now()): parks at most until `t`; returns whether it was taken. A
+  /// blocking point.
   template <class Clock, class Dur>
   bool try_lock_until(const std::chrono::time_point<Clock, Dur>& t) {
     return try_lock_for(t - Clock::now());
@@ -69,8 +79,8 @@ class StdLockable {
 /// A counting semaphore (gevent.lock.Semaphore). Unbounded: release() may raise the counter
 /// above its initial value.
 ///
-/// Also a std Lockable / TimedLockable: lock(), unlock(), try_lock(), try_lock_for() and
-/// try_lock_until(), for std::lock_guard, std::unique_lock and std::scoped_lock.
+/// Also a std Lockable / TimedLockable (lock(), unlock(), try_lock(), try_lock_for(),
+/// try_lock_until()), for std::lock_guard, std::unique_lock and std::scoped_lock.
 class Semaphore : public detail::StdLockable<Semaphore> {
  public:
   /// A semaphore with `value` free permits.

@@ -50,6 +50,7 @@
 
 namespace gev {
 
+/// @cond INTERNAL
 namespace detail {
 
 // What map/imap produce for a function returning R (void becomes std::monostate).
@@ -102,6 +103,7 @@ struct MapState {
 };
 
 }  // namespace detail
+/// @endcond
 
 /// The results of Group::imap / imap_unordered: a single-pass range of V (the function's result
 /// type; std::monostate for void). Iterating parks the reader until the next result is ready and

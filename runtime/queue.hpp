@@ -70,6 +70,7 @@ class QueueClosed : public std::runtime_error {
 };
 
 namespace detail {
+/// @cond INTERNAL
 
 // A growable ring buffer that keeps its capacity (no allocation once grown).
 template <class T>
@@ -193,47 +194,64 @@ struct PriorityStore {
 };
 
 inline void ignore_abandon(WaitList&, Waiter&) noexcept {}
+/// @endcond
 
 // The machinery shared by every queue type and Channel (rendezvous = a capacity of zero: the
-// store then only ever holds items given back by getters that died before taking them).
+// store then only ever holds items given back by getters that died before taking them). Its
+// public members are part of the API of Queue, LifoQueue, PriorityQueue and JoinableQueue: the
+// API reference shows them on their pages (channel.hpp declares those Channel re-exports again
+// for Doxygen).
+/// The operations shared by every queue type and Channel: a base class of Queue, LifoQueue,
+/// PriorityQueue and JoinableQueue, whose pages list these members too; use those.
 template <class T, class Store>
 class BasicQueue {
  public:
-  using value_type = T;
+  using value_type = T;  ///< The item type.
 
   BasicQueue(const BasicQueue&) = delete;
   BasicQueue& operator=(const BasicQueue&) = delete;
 
   // ---- put -----------------------------------------------------------------------------------
-  // Parks while the queue is full; throws Full if `timeout` passed first.
+  /// Puts `item`, parking while the queue is full. A parked getter is handed the item directly.
+  /// Throws Full if `timeout` passed first (the item was not put), QueueClosed after close()
+  /// (also when the queue is closed while the put is parked). A blocking point.
   void put(T item, std::optional<Duration> timeout = std::nullopt) {
     put_impl(item, true, timeout);
   }
-  // gevent's put(item, block, timeout): block=false never parks (throws Full when full).
+  /// gevent's put(item, block, timeout): with `block` false it never parks and throws Full at
+  /// once when the queue is full.
   void put(T item, bool block, std::optional<Duration> timeout = std::nullopt) {
     put_impl(item, block, timeout);
   }
+  /// put(item, false): puts, or throws Full at once.
   void put_nowait(T item) { put_impl(item, false, std::nullopt); }
 
   // ---- get -----------------------------------------------------------------------------------
-  // Parks while the queue is empty; throws Empty if `timeout` passed first, QueueClosed if the
-  // queue is closed and drained.
+  /// Takes the next item (moved out), parking while the queue is empty. Throws Empty if
+  /// `timeout` passed first, QueueClosed once the queue is closed and drained. A blocking point.
   T get(std::optional<Duration> timeout = std::nullopt) { return get_impl(true, timeout); }
+  /// gevent's get(block, timeout): with `block` false it never parks and throws Empty at once
+  /// when there is no item (QueueClosed if the queue is closed and drained).
   T get(bool block, std::optional<Duration> timeout = std::nullopt) {
     return get_impl(block, timeout);
   }
+  /// get(false): takes an item, or throws Empty at once.
   T get_nowait() { return get_impl(false, std::nullopt); }
 
   // ---- state ---------------------------------------------------------------------------------
+  /// The number of items in the queue.
   std::size_t qsize() const noexcept { return store_.size(); }
+  /// True when the queue holds no item.
   bool empty() const noexcept { return store_.empty(); }
+  /// True once close() was called.
   bool closed() const noexcept { return closed_; }
-  // Greenlets parked in get() / put() right now.
+  /// Greenlets parked in get() right now.
   std::size_t waiting_getters() const noexcept { return getters_.size(); }
+  /// Greenlets parked in put() right now.
   std::size_t waiting_putters() const noexcept { return putters_.size(); }
 
-  // No more puts: wakes parked putters (their put throws QueueClosed) and, once the queue is
-  // drained, every getter (QueueClosed). Idempotent.
+  /// No more puts: wakes parked putters (their put throws QueueClosed) and, once the queue is
+  /// drained, every getter (QueueClosed). Idempotent.
   void close() {
     check("gev::Queue::close");
     if (closed_) return;
@@ -244,23 +262,32 @@ class BasicQueue {
   }
 
   // ---- iteration: items until the queue is closed and drained ---------------------------------
+  /// A single-pass input iterator: each step is a get() (it may park); it reaches end() when
+  /// get() would throw QueueClosed. Other exceptions (a kill, a Timeout) propagate.
   class iterator {
    public:
-    using iterator_category = std::input_iterator_tag;
-    using value_type = T;
-    using difference_type = std::ptrdiff_t;
-    using pointer = T*;
-    using reference = T&;
+    using iterator_category = std::input_iterator_tag;  ///< Single pass.
+    using value_type = T;                               ///< The item type.
+    using difference_type = std::ptrdiff_t;             ///< For std::input_iterator.
+    using pointer = T*;                                 ///< For std::input_iterator.
+    using reference = T&;                               ///< For std::input_iterator.
 
+    /// A past-the-end iterator.
     iterator() = default;
+    /// Takes the first item of `q` (a get()).
     explicit iterator(BasicQueue* q) : q_(q) { advance(); }
+    /// The current item.
     T& operator*() noexcept { return *item_; }
+    /// The current item.
     T* operator->() noexcept { return &*item_; }
+    /// Takes the next item (a get()).
     iterator& operator++() {
       advance();
       return *this;
     }
+    /// Takes the next item (a get()).
     void operator++(int) { advance(); }
+    /// True once the queue was closed and drained.
     friend bool operator==(const iterator& it, std::default_sentinel_t) noexcept {
       return !it.item_.has_value();
     }
@@ -276,10 +303,13 @@ class BasicQueue {
     BasicQueue* q_ = nullptr;
     std::optional<T> item_;
   };
-  // Takes the first item (may park): begin() is a get().
+  /// Takes the first item (may park): begin() is a get(). For range-for over the items until
+  /// the queue is closed and drained.
   iterator begin() { return iterator(this); }
+  /// The end of the items: reached once the queue is closed and drained.
   std::default_sentinel_t end() const noexcept { return {}; }
 
+  /// @cond INTERNAL
  protected:
   enum class Kind { queue, channel };
 
@@ -443,31 +473,42 @@ class BasicQueue {
   WaitList putters_{&ignore_abandon};  // PutWaiter; the hand-off completes at notify time
   WaitList peekers_{&ignore_abandon};  // woken on every arrival; they re-check
   WaitList joiners_{&ignore_abandon};  // JoinableQueue::join
+  /// @endcond
 };
 
-// A queue with a maxsize bound that can also peek; the base of the public queue types.
+// A queue with a maxsize bound that can also peek; the base of the public queue types. Like
+// BasicQueue's, its public members are shown on the public queues' pages.
+/// The operations of the queue types beyond Channel's (a bound and peek): a base class of Queue,
+/// LifoQueue, PriorityQueue and JoinableQueue, whose pages list these members too; use those.
 template <class T, class Store>
 class PeekableQueue : public BasicQueue<T, Store> {
   using Base = BasicQueue<T, Store>;
 
  public:
-  // 0 (the default): unbounded.
+  /// At most `maxsize` items; 0 (the default): unbounded.
   explicit PeekableQueue(std::size_t maxsize = 0) : Base(maxsize, Base::Kind::queue) {}
 
-  // The item get() would return, left in the queue. Parks while empty (Empty on timeout).
-  // The reference is valid until the queue is next modified: copy it before blocking.
+  /// The item get() would return, left in the queue. Parks while the queue is empty; throws
+  /// Empty if `timeout` passed first, QueueClosed if the queue is closed and empty. The
+  /// reference is valid until the queue is next modified: copy it before blocking. A blocking
+  /// point.
   const T& peek(std::optional<Duration> timeout = std::nullopt) {
     return this->peek_impl(true, timeout);
   }
+  /// gevent's peek(block, timeout): with `block` false it never parks and throws Empty at once
+  /// when the queue is empty.
   const T& peek(bool block, std::optional<Duration> timeout = std::nullopt) {
     return this->peek_impl(block, timeout);
   }
+  /// peek(false): the next item, or Empty at once.
   const T& peek_nowait() { return this->peek_impl(false, std::nullopt); }
 
+  /// True when the queue holds maxsize() items: a put() would park. Never for an unbounded
+  /// queue.
   bool full() const noexcept { return this->is_full(); }
-  // 0: unbounded.
+  /// The bound; 0: unbounded.
   std::size_t maxsize() const noexcept { return this->maxsize_; }
-  // Changes the bound (0: unbounded); parked putters enter if there is now room.
+  /// Changes the bound (0: unbounded); parked putters enter if there is now room.
   void resize(std::size_t maxsize) {
     this->check("gev::Queue::resize");
     this->maxsize_ = maxsize;

@@ -22,11 +22,13 @@
 
 namespace gev {
 
+/// @cond INTERNAL
 namespace detail {
 struct ShutdownFn {
   void operator()(Duration grace = std::chrono::seconds(5)) const;
 };
 }  // namespace detail
+/// @endcond
 
 /// Kills every greenlet, lets RAII unwind, stops the program's waits: `shutdown(grace)`.
 ///

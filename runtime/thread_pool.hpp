@@ -55,6 +55,7 @@ class ThreadPoolClosed : public std::runtime_error {
 
 class ThreadPool;
 
+/// @cond INTERNAL
 namespace detail {
 
 // The per-thread link from pool threads back to a hub: results are posted through it, and it
@@ -136,6 +137,7 @@ struct ThreadJob {
 };
 
 }  // namespace detail
+/// @endcond
 
 /// The handle ThreadPool::spawn returns (ThreadPool's own small result handle, not
 /// gev::AsyncResult). Copyable; copies share the result. Used on the hub thread that spawned the
