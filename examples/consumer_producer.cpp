@@ -25,6 +25,7 @@
 #include <iostream>
 #include <string>
 
+// [consumer]
 gev::Generator<std::string, int> consumer() {
   return gev::Generator<std::string, int>([](gev::Yield<std::string, int>& co) {
     std::string r;
@@ -47,6 +48,7 @@ void produce(gev::Generator<std::string, int>& c) {
   }
   c.close();  // GeneratorExit at the consumer's yield: its loop unwinds
 }
+// [consumer]
 
 int main() {
   auto c = consumer();

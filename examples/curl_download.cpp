@@ -23,6 +23,7 @@ static std::size_t discard(char*, std::size_t size, std::size_t count, void*) {
   return size * count;  // the seed only prints the URL: the body is not kept
 }
 
+// [curl-worker]
 // The seed's worker(url): urlopen, print the URL, close. Returns whether it succeeded.
 static bool worker(const std::string& url) {
   // RAII: curl_easy_cleanup also runs when a kill or shutdown unwinds this greenlet.
@@ -44,12 +45,14 @@ static bool worker(const std::string& url) {
   std::printf("%s\n", effective_url != nullptr ? effective_url : url.c_str());
   return true;
 }
+// [curl-worker]
 
 int main(int argc, char** argv) {
   if (argc < 2) {
     std::fprintf(stderr, "usage: %s URL...\n", argv[0]);
     return 2;
   }
+  // [curl-main]
   gev::monkey::patch_all();  // from gevent import monkey; monkey.patch_all()
   curl_global_init(CURL_GLOBAL_DEFAULT);
   // gevent.signal(signal.SIGQUIT, gevent.shutdown): the handler runs in a new greenlet.
@@ -66,6 +69,7 @@ int main(int argc, char** argv) {
   // The downloads still running are discarded: GreenletExit unwinds each from inside libcurl
   // and its handle is cleaned up (the greenlets ended by shutdown are already dead).
   gev::killall(downloads);
+  // [curl-main]
 
   int failed = 0;
   for (auto& d : downloads) failed += !d->value().value_or(false);

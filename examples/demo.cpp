@@ -40,6 +40,7 @@ static void many_sleepers() {
       kGreenlets, seconds_since(t0), kGreenlets / 10, sum);
 }
 
+// [timeout-joinall]
 static void timeout_around_joinall() {
   auto t0 = Clock::now();
   std::vector<std::shared_ptr<gev::Greenlet<void>>> downloads;
@@ -60,6 +61,7 @@ static void timeout_around_joinall() {
   }
   gev::killall(downloads);
 }
+// [timeout-joinall]
 
 static int g_destructors = 0;
 

@@ -72,6 +72,7 @@ class Fab {
   long b_ = 1;
 };
 
+// [fab]
 // The yield version: the state is just local variables of a generator body.
 gev::Generator<long> fab(int max) {
   return gev::Generator<long>([max](gev::Yield<long>& co) {
@@ -84,6 +85,7 @@ gev::Generator<long> fab(int max) {
     }
   });
 }
+// [fab]
 
 int main() {
   std::cout << "Fab(5), iterator class:" << std::endl;

@@ -36,6 +36,7 @@ struct FileCloser {
   }
 };
 
+// [read-file]
 gev::Generator<std::vector<char>> read_file(std::string path) {
   return gev::Generator<std::vector<char>>([path](gev::Yield<std::vector<char>>& co) {
     std::unique_ptr<std::FILE, FileCloser> f(std::fopen(path.c_str(), "rb"));  // with open(...)
@@ -52,6 +53,7 @@ gev::Generator<std::vector<char>> read_file(std::string path) {
     }
   });
 }
+// [read-file]
 
 int main(int argc, char** argv) {
   const std::string path = argc > 1 ? argv[1] : __FILE__;

@@ -12,18 +12,16 @@ int fetch(int id, std::chrono::milliseconds delay) {
 }
 
 int main() {
-  auto a = gev::spawn(fetch, 1, 30ms);  // std::shared_ptr<gev::Greenlet<int>>
-  auto b = gev::spawn(fetch, 2, 10ms);
+  auto a = gev::spawn(fetch, 1, 30ms), b = gev::spawn(fetch, 2, 10ms);
   gev::joinall({a, b});  // the sleeps overlap: b finishes first
   std::printf("results: %d %d\n", a->get(), b->get());
 
   auto slow = gev::spawn(fetch, 3, 10s);
   try {
-    gev::Timeout timeout{50ms};  // thrown at main's blocking point after 50 ms
+    gev::Timeout timeout{50ms};  // raised at main's blocking point after 50 ms
     slow->join();
   } catch (const gev::Timeout&) {
     std::printf("timeout!!\n");
   }
-  slow->kill();  // GreenletExit inside slow, then wait for it
-  std::printf("slow: dead=%d successful=%d\n", slow->dead(), slow->successful());
+  slow->kill();  // raises GreenletExit inside slow and waits for it to unwind
 }

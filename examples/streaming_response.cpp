@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   const std::string host = argc > 1 ? argv[1] : "127.0.0.1";
   const int port = argc > 2 ? std::atoi(argv[2]) : 8000;
 
+  // [route]
   gev::http::App app;
   app.route("/countdown/<n>", [](gev::http::Request& req) {
     const int n = std::atoi(req.param("n").c_str());
@@ -32,6 +33,7 @@ int main(int argc, char** argv) {
       out.write("liftoff\n");
     });
   });
+  // [route]
 
   gev::http::ServerOptions options;
   options.access_log = nullptr;

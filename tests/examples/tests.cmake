@@ -14,3 +14,7 @@ if(TARGET examples_run)
     set_tests_properties(examples_run PROPERTIES DISABLED TRUE)  # no examples in this build
   endif()
 endif()
+if(TARGET gevget AND TARGET file_server)
+  add_test(NAME examples_gevget_tour COMMAND bash ${PROJECT_SOURCE_DIR}/examples/gevget_tour.sh $<TARGET_FILE:gevget> $<TARGET_FILE:file_server>)
+  set_tests_properties(examples_gevget_tour PROPERTIES TIMEOUT 120)
+endif()
