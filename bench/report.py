@@ -49,8 +49,8 @@ ROWS = [
      "untimed warm-up round"),
     ("wake_100k_ns_per_waiter", "Event.set waking 100k waiters, per waiter", "ns", "time",
      "<= 100 ns", 100.0,
-     "from the wake-up until all 100k waiters have run and finished. gev: Event::set; gevent: "
-     "Event.set; Go: close(chan)"),
+     "from the wake-up until all 100k waiters have run (each counts itself; the last sets a "
+     "done event, as Go's WaitGroup). gev: Event::set; gevent: Event.set; Go: close(chan)"),
     ("queue_pingpong_ns", "Queue ping-pong, per round trip", "ns", "time", "< Go", None,
      "two greenlets bounce an int through two Queue<int>s (put then get, both ways); gevent: "
      "gevent.queue.Queue; Go: two unbuffered channels. The issue asks gev to beat Go here"),

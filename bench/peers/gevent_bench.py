@@ -113,17 +113,24 @@ def bench_wake_100k():
 
     def once():
         ev = Event()
+        all_woke = Event()
+        remaining = [n]
 
         def waiter():
             ev.wait()
             woke[0] += 1
+            remaining[0] -= 1
+            if remaining[0] == 0:
+                all_woke.set()
 
         gs = [gevent.spawn(waiter) for _ in range(n)]
         gevent.sleep(0)  # every waiter runs and parks in ev.wait()
         t0 = time.perf_counter()
         ev.set()
+        all_woke.wait()  # as gev and Go (WaitGroup): until the last waiter woke, no joinall
+        per = (time.perf_counter() - t0) / n
         gevent.joinall(gs)
-        return (time.perf_counter() - t0) / n
+        return per
 
     once()
     woke[0] = 0
