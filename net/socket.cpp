@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/sendfile.h>
 #include <unistd.h>
 
@@ -10,6 +12,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <exception>
 #include <string>
 
@@ -301,6 +304,32 @@ std::size_t Socket::sendto(const void* data, std::size_t size, const Address& to
   }
 }
 
+namespace {
+
+// sendfile(2) has no MSG_NOSIGNAL: on a socket whose peer has gone it raises SIGPIPE, which by
+// default kills the process (Python, and so gevent, and Go ignore SIGPIPE; a C++ program does
+// not). So SIGPIPE is blocked in this thread for the call, and one the call raised is taken back
+// before the mask is restored: the caller sees EPIPE, as with send(MSG_NOSIGNAL).
+ssize_t sendfile_without_sigpipe(int out_fd, int in_fd, off_t* offset, std::size_t count) {
+  sigset_t sigpipe_only;
+  sigset_t old;
+  sigemptyset(&sigpipe_only);
+  sigaddset(&sigpipe_only, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &sigpipe_only, &old);
+  const ssize_t n = ::sendfile(out_fd, in_fd, offset, count);
+  const int saved_errno = errno;
+  if (n < 0 && saved_errno == EPIPE && !sigismember(&old, SIGPIPE)) {
+    const timespec no_wait{0, 0};
+    while (sigtimedwait(&sigpipe_only, nullptr, &no_wait) < 0 && errno == EINTR) {
+    }
+  }
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  errno = saved_errno;
+  return n;
+}
+
+}  // namespace
+
 std::size_t Socket::sendfile(int file_fd, off_t offset, std::optional<std::size_t> count) {
   check_open("sendfile");
   std::optional<Clock::time_point> deadline;
@@ -312,7 +341,7 @@ std::size_t Socket::sendfile(int file_fd, off_t offset, std::optional<std::size_
   constexpr std::size_t kChunk = std::size_t{1} << 30;
   while (!count || sent < *count) {
     const std::size_t want = count ? std::min(*count - sent, kChunk) : kChunk;
-    ssize_t n = ::sendfile(fd_, file_fd, &offset, want);
+    ssize_t n = sendfile_without_sigpipe(fd_, file_fd, &offset, want);
     if (n > 0) {
       sent += static_cast<std::size_t>(n);
       continue;

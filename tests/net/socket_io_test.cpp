@@ -4,6 +4,7 @@
 // the real peer), and a descriptor number reused by the same Socket object.
 #include <doctest/doctest.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -207,6 +208,46 @@ TEST_CASE("read_some: timeouts and resets are error codes") {
     CHECK(ec == boost::asio::error::broken_pipe);  // no SIGPIPE: MSG_NOSIGNAL
   }
   fds.check();
+}
+
+TEST_CASE("sendfile to a peer that has gone: EPIPE, never SIGPIPE (sendfile has no MSG_NOSIGNAL)") {
+  // SIGPIPE keeps its default disposition here, as in a C++ program: if sendfile raised it, the
+  // whole test run would end at this point.
+  struct sigaction previous {};
+  struct sigaction default_action {};
+  default_action.sa_handler = SIG_DFL;
+  sigemptyset(&default_action.sa_mask);
+  REQUIRE(::sigaction(SIGPIPE, &default_action, &previous) == 0);
+  FdBaseline fds;
+  {
+    char path[] = "/tmp/gev-sendfile-XXXXXX";
+    const int file = ::mkstemp(path);
+    REQUIRE(file >= 0);
+    ::unlink(path);
+    const std::string data(64 << 10, 'x');
+    REQUIRE(::write(file, data.data(), data.size()) == static_cast<ssize_t>(data.size()));
+    auto [a, b] = gev::net::socketpair();
+    b.close();
+    for (int attempt = 0; attempt < 2; ++attempt) {  // the first and a repeated failure
+      int error = 0;
+      try {
+        a.sendfile(file, 0, data.size());
+      } catch (const std::system_error& e) {
+        error = e.code().value();
+      }
+      CHECK(error == EPIPE);
+    }
+    ::close(file);
+    // The thread's signal mask is as it was, and no SIGPIPE was left pending.
+    sigset_t mask;
+    sigset_t pending;
+    REQUIRE(pthread_sigmask(SIG_SETMASK, nullptr, &mask) == 0);
+    CHECK_FALSE(sigismember(&mask, SIGPIPE));
+    REQUIRE(sigpending(&pending) == 0);
+    CHECK_FALSE(sigismember(&pending, SIGPIPE));
+  }
+  fds.check();
+  ::sigaction(SIGPIPE, &previous, nullptr);
 }
 
 TEST_CASE("Beast HTTP request and response against Python's http.server") {
