@@ -171,9 +171,12 @@ class Hub {
   /// reads it from its own thread.
   std::uint64_t switch_count() const noexcept { return switches_.load(std::memory_order_relaxed); }
 
-  /// Sets the longest stretch the hub runs ready greenlets before polling I/O (default 1 ms).
+  /// Sets the longest stretch the hub runs ready greenlets before polling I/O (default 5 ms, as
+  /// gevent's; or GEV_SWITCH_INTERVAL_US at hub creation). Shorter polls I/O sooner while many
+  /// greenlets are ready, but each early poll reports the sockets of the greenlets still queued
+  /// again (level-triggered epoll).
   void set_switch_interval(Duration d) noexcept { switch_interval_ = d; }
-  /// The longest stretch the hub runs ready greenlets before polling I/O (default 1 ms).
+  /// The longest stretch the hub runs ready greenlets before polling I/O (default 5 ms).
   Duration switch_interval() const noexcept { return switch_interval_; }
 
   /// I/O batching for throughput-bound servers (libev's io_collect_interval): a blocking poll
@@ -261,7 +264,7 @@ class Hub {
   std::vector<detail::Fiber*> loop_waiters_;  // in wait_until_idle()
   detail::Fiber* run_once_waiter_ = nullptr;
   detail::StackPool stacks_;
-  Duration switch_interval_ = std::chrono::milliseconds(1);
+  Duration switch_interval_ = std::chrono::milliseconds(5);
   Duration io_batching_{0};
   Duration poll_spin_{0};
   bool hot_ = false;  // the last sleep ended soon, with work: worth spinning before the next

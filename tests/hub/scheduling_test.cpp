@@ -93,7 +93,7 @@ TEST_CASE("sleep(0) in a greenlet lets greenlets it spawned run first") {
 
 TEST_CASE("sleep(0) loops interleave strictly round-robin") {
   constexpr int kGreenlets = 4;
-  constexpr int kRounds = 500;  // enough to cross several 1 ms switch intervals under ASan
+  constexpr int kRounds = 500;  // enough to cross several switch intervals under ASan
   std::vector<int> seq;
   seq.reserve(kGreenlets * kRounds);
   gev::GreenletList gs;
