@@ -1069,7 +1069,10 @@ def build_page(inp, rep, charts):
 
 def causes_section():
     """The hand-written profiling notes (bench/causes/*.md) for the places gev is behind."""
-    notes = sorted(glob.glob(os.path.join(REPO, "bench", "causes", "*.md")))
+    first = ["runtime.md", "network.md"]  # in the order of the page's areas
+    notes = sorted(glob.glob(os.path.join(REPO, "bench", "causes", "*.md")),
+                   key=lambda n: (first.index(os.path.basename(n))
+                                  if os.path.basename(n) in first else len(first), n))
     if not notes:
         return []
     out = ["", "## Why: what profiling found", "",
@@ -1077,7 +1080,10 @@ def causes_section():
            + ", ".join(os.path.basename(n) for n in notes) + "); the figures they quote are from "
            "the runs they name, which may be earlier than this page's."]
     for note in notes:
-        out += ["", read_text(note).strip()]
+        # The notes are pages of their own: "# " becomes "### " here, "### " becomes "##### ".
+        text = re.sub(r"(?m)^(#+) ", lambda m: "#" * min(len(m.group(1)) + 2, 6) + " ",
+                      read_text(note).strip())
+        out += ["", text]
     return out
 
 
